@@ -1,0 +1,119 @@
+"""The ``evalkit`` command line: serve, status, stop, and one command per layer.
+
+Each layer module adds its own sub-command through a ``register_cli(subparsers)`` function, so a command's
+options live beside the code they drive. Errors print their message (what went wrong, how to fix it) and exit
+with code 2; a gate that fails exits 1; SIGTERM is handled like Ctrl-C so that servers this process started
+are stopped and results written so far stay on disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import signal
+import sys
+
+from evalkit.errors import EvalkitError
+from evalkit.settings import get_settings
+
+LAYER_MODULES = ["perf", "fmt", "accuracy", "safety", "scorecard", "pipeline"]
+
+
+def _cmd_serve(args) -> int:
+    from evalkit.serve import serve
+
+    srv = serve(args.model, base_url=args.base_url, port=args.port, max_model_len=args.max_model_len)
+    print(json.dumps({"model": srv.model, "base_url": srv.base_url, "pid": srv.info.pid,
+                      "log": srv.info.log_path, "ready_s": srv.info.ready_s}, indent=2))
+    print("The server keeps running; `evalkit stop` ends it.", file=sys.stderr)
+    return 0
+
+
+def _cmd_status(args) -> int:
+    from evalkit.serve import _answers, project_servers
+
+    settings = get_settings()
+    servers = project_servers(settings)
+    if not servers:
+        print("No server started by evalkit is running.")
+    for info in servers:
+        state = "answering" if _answers(info.base_url, settings) else "NOT answering"
+        print(f"{info.model}  {info.base_url}  pid {info.pid}  {state}  log: {info.log_path}")
+    if settings.base_url:
+        state = "answering" if _answers(settings.base_url, settings) else "NOT answering"
+        print(f"EVALKIT_BASE_URL {settings.base_url}: {state}")
+    return 0
+
+
+def _cmd_stop(args) -> int:
+    from evalkit.serve import stop_servers
+
+    stopped = stop_servers(args.port)
+    for info in stopped:
+        print(f"stopped {info.model} at {info.base_url} (pid {info.pid})")
+    if not stopped:
+        print("No server started by evalkit was running" + (f" on port {args.port}." if args.port else "."))
+    return 0
+
+
+def _cmd_env(args) -> int:
+    from evalkit.envreport import env_report
+
+    print(json.dumps(env_report(), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="evalkit", description="Evaluate an LLM bottom-up: the evaluation pyramid.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="start (or attach to) a vLLM server that outlives this command")
+    p.add_argument("--model", default=None, help="preset name, model folder or hub id (default: settings)")
+    p.add_argument("--base-url", default=None, help="attach to this OpenAI-compatible endpoint instead")
+    p.add_argument("--port", type=int, default=None)
+    p.add_argument("--max-model-len", type=int, default=None)
+    p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("status", help="list servers started by evalkit and whether they answer")
+    p.set_defaults(func=_cmd_status)
+
+    p = sub.add_parser("stop", help="stop servers started by evalkit")
+    p.add_argument("--port", type=int, default=None, help="only the server on this port")
+    p.set_defaults(func=_cmd_stop)
+
+    p = sub.add_parser("env", help="print versions, hardware and offline flags")
+    p.set_defaults(func=_cmd_env)
+
+    for name in LAYER_MODULES:
+        try:
+            module = importlib.import_module(f"evalkit.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"evalkit.{name}":
+                raise
+            continue
+        register = getattr(module, "register_cli", None)
+        if register:
+            register(sub)
+    return parser
+
+
+def _sigterm(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _sigterm)
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except EvalkitError as exc:
+        print(f"evalkit {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"evalkit {args.command}: interrupted; results written so far are kept.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

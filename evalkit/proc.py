@@ -1,0 +1,245 @@
+"""The one subprocess helper: argument lists, streamed output, clean stops.
+
+Every tool (vLLM, GuideLLM, lm-eval, promptfoo) runs through :func:`run` (wait for it) or :func:`spawn`
+(leave it running, output to a log file). Commands are argument lists, never shell strings. Each process gets
+its own process group, so a stop ends the tool and every child it started: terminate, wait, then kill.
+"""
+
+from __future__ import annotations
+
+import codecs
+import collections
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from evalkit.errors import ToolMissingError
+
+TAIL_LINES = 40
+
+
+@dataclass
+class ProcResult:
+    """What a finished (or stopped) command left behind."""
+
+    command: list[str]
+    returncode: int
+    tail: str
+    duration_s: float
+    timed_out: bool = False
+    log_path: Path | None = None
+
+    @property
+    def command_line(self) -> str:
+        return shlex.join(self.command)
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out
+
+
+def _check_command(command: Sequence[str]) -> list[str]:
+    if isinstance(command, (str, bytes)):
+        raise TypeError("commands are argument lists, not shell strings")
+    command = [str(c) for c in command]
+    exe = command[0]
+    if os.sep not in exe:
+        return command
+    if not Path(exe).exists():
+        raise ToolMissingError(f"{exe} does not exist.", fix="run `make setup` to install the tools.")
+    return command
+
+
+def stop_group(proc: subprocess.Popen, grace_s: float = 10.0) -> int:
+    """Terminate a process group started by this module, wait up to ``grace_s``, then kill it."""
+    if proc.poll() is None:
+        _signal_group(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            _signal_group(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+    # children of the leader may outlive it: end the rest of the group too
+    _signal_group(proc.pid, signal.SIGKILL)
+    return proc.returncode
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def stop_pid(pid: int, grace_s: float = 10.0) -> bool:
+    """Stop a process group by the leader's pid (a server from an earlier Python process). True if it was alive."""
+    if not pid_alive(pid):
+        _signal_group(pid, signal.SIGKILL)
+        return False
+    _signal_group(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and pid_alive(pid):
+        time.sleep(0.2)
+    _signal_group(pid, signal.SIGKILL)
+    return True
+
+
+def pid_alive(pid: int) -> bool:
+    """True if a process with this pid exists and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def spawn(
+    command: Sequence[str], *, log_path: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.Popen:
+    """Start a long-running process in its own group with stdout and stderr appended to ``log_path``."""
+    command = _check_command(command)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        log.write(f"$ {shlex.join(command)}\n".encode())
+        log.flush()
+        return subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
+
+
+def run(
+    command: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout_s: float | None = None,
+    log_path: Path | None = None,
+    echo: bool | Callable[[str], None] = True,
+    watch: Callable[[], str | None] | None = None,
+    watch_every_s: float = 5.0,
+) -> ProcResult:
+    """Run a command to the end, streaming its output.
+
+    Args:
+        command: argument list.
+        env: environment (default: inherit).
+        cwd: working directory.
+        timeout_s: stop the command after this many seconds (``timed_out`` is then set).
+        log_path: also append all output to this file.
+        echo: True prints output as it comes (progress in a notebook), False keeps quiet, a callable receives it.
+        watch: called every ``watch_every_s`` while the command runs; a returned string stops the command and
+            is appended to the tail (used to stop a tool whose server died).
+        watch_every_s: interval of ``watch``.
+
+    Returns:
+        The command, exit code, last lines of output and duration. A stopped command has a negative exit code.
+    """
+    command = _check_command(command)
+    start = time.monotonic()
+    log = open(log_path, "ab") if log_path else None
+    if log:
+        log.write(f"$ {shlex.join(command)}\n".encode())
+    try:
+        proc = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
+    except FileNotFoundError as exc:
+        if log:
+            log.close()
+        raise ToolMissingError(f"{command[0]} is not installed or not on PATH.", fix="run `make setup`.") from exc
+
+    tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+    sink = echo if callable(echo) else (_print if echo else None)
+    reader = threading.Thread(target=_pump, args=(proc, tail, sink, log), daemon=True)
+    reader.start()
+    timed_out = False
+    stopped_because = None
+    last_watch = start
+    try:
+        while True:
+            try:
+                proc.wait(1.0)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            now = time.monotonic()
+            if timeout_s is not None and now - start > timeout_s:
+                timed_out = True
+                stop_group(proc)
+                break
+            if watch is not None and now - last_watch >= watch_every_s:
+                last_watch = now
+                stopped_because = watch()
+                if stopped_because:
+                    stop_group(proc)
+                    break
+    except BaseException:
+        stop_group(proc)
+        raise
+    finally:
+        reader.join(10)
+        _signal_group(proc.pid, signal.SIGKILL)
+        if log:
+            log.close()
+    if stopped_because:
+        tail.append(stopped_because)
+    return ProcResult(
+        command=command,
+        returncode=proc.returncode if proc.returncode is not None else -1,
+        tail="\n".join(tail),
+        duration_s=time.monotonic() - start,
+        timed_out=timed_out,
+        log_path=log_path,
+    )
+
+
+def _print(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _pump(proc: subprocess.Popen, tail: collections.deque, sink, log) -> None:
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    partial = ""
+    fd = proc.stdout.fileno()
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        if log:
+            log.write(chunk)
+            log.flush()
+        text = decoder.decode(chunk)
+        if sink:
+            sink(text)
+        lines = (partial + text).replace("\r", "\n").split("\n")
+        partial = lines.pop()
+        tail.extend(line for line in lines if line.strip())
+    if partial.strip():
+        tail.append(partial)
+    proc.stdout.close()

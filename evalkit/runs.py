@@ -1,0 +1,143 @@
+"""Run folders and the typed-result base every layer shares.
+
+Every call that runs a tool writes into a run folder (``runs/<time>-<label>/`` unless one is given): the tool's
+own output files, its log, and ``result.json``, the typed result that :meth:`LayerResult.load` reads back.
+A layer's result turns into scorecard rows with :meth:`LayerResult.metrics`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import ClassVar, Literal
+
+import pandas as pd
+from pydantic import BaseModel, Field
+
+from evalkit.errors import RunLockedError, RunNotFoundError
+from evalkit.settings import get_settings
+
+RESULT_FILE = "result.json"
+
+
+def new_run_dir(label: str, root: Path | None = None) -> Path:
+    """Create ``<root>/<YYYYmmdd-HHMMSS>-<label>`` (suffixed if it exists) and return it."""
+    root = Path(root) if root else get_settings().runs_dir
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip("-") or "run"
+    base = root / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
+    path, n = base, 1
+    while True:
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            n += 1
+            path = base.with_name(f"{base.name}-{n}")
+
+
+def resolve_run_dir(run: str | Path) -> Path:
+    """A run folder given as a path or as a name under runs/; raise if it does not exist."""
+    path = Path(run)
+    if not path.exists():
+        candidate = get_settings().runs_dir / str(run)
+        path = candidate if candidate.exists() else path
+    if not path.is_dir():
+        raise RunNotFoundError(
+            f"Run folder {run} does not exist.",
+            fix=f"list the runs with `ls {get_settings().runs_dir}` and pass one of them.",
+        )
+    return path
+
+
+@contextlib.contextmanager
+def run_lock(folder: Path, what: str = "evalkit run"):
+    """Hold an exclusive lock on ``folder/.lock``; raise :class:`RunLockedError` if another process holds it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / ".lock"
+    fh = open(path, "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        holder = fh.read().strip() or "another process"
+        fh.close()
+        raise RunLockedError(
+            f"{what} is already running on {folder} ({holder}).",
+            fix="wait for it to finish, or stop it (Ctrl-C in its terminal, or kill that pid) and try again.",
+        ) from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"pid {os.getpid()} since {datetime.now().isoformat(timespec='seconds')}")
+    fh.flush()
+    try:
+        yield
+    finally:
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()
+
+
+Direction = Literal["higher", "lower"]
+
+
+class Metric(BaseModel):
+    """One number a layer reports; the scorecard adds run context, threshold and verdict."""
+
+    layer: str
+    metric: str
+    value: float | None
+    unit: str = ""
+    direction: Direction = "higher"
+    n: int | None = None
+    note: str = ""
+
+
+class LayerResult(BaseModel):
+    """Fields every layer's result has; subclasses add their own and implement :meth:`frame` and :meth:`metrics`."""
+
+    layer: ClassVar[str] = "layer"
+
+    run_dir: str
+    model: str
+    base_url: str = ""
+    created: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    params: dict = Field(default_factory=dict)
+    env: dict = Field(default_factory=dict)
+    tool_versions: dict = Field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        return Path(self.run_dir)
+
+    def save(self, path: Path | None = None) -> Path:
+        """Write the result as JSON (default: ``<run_dir>/result.json``)."""
+        path = Path(path) if path else self.path / RESULT_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.model_dump_json(indent=2))
+        return path
+
+    @classmethod
+    def load(cls, path: Path | str):
+        """Read a result saved by :meth:`save` (a file, or a run folder holding result.json)."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / RESULT_FILE
+        if not path.exists():
+            raise RunNotFoundError(f"{path} does not exist: that run did not finish this layer.",
+                                   fix="rerun the layer, or pick another run folder.")
+        return cls.model_validate_json(path.read_text())
+
+    def frame(self) -> pd.DataFrame:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def df(self) -> pd.DataFrame:
+        """The main table of this result."""
+        return self.frame()
+
+    def metrics(self) -> list[Metric]:  # pragma: no cover - abstract
+        raise NotImplementedError

@@ -1,0 +1,100 @@
+"""Every default of the workbook in one pydantic-settings object.
+
+Values come from keyword arguments, then ``EVALKIT_*`` environment variables, then the defaults below.
+Notebooks and the CLI read settings through :func:`get_settings`; nothing else in evalkit reads ``os.environ``
+for configuration. The offline environment handed to every tool subprocess is built here too.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    """Workbook settings; set any field with an ``EVALKIT_<FIELD>`` environment variable."""
+
+    model_config = SettingsConfigDict(env_prefix="EVALKIT_", extra="ignore")
+
+    project_dir: Path = PROJECT_DIR
+    data_dir: Path = PROJECT_DIR / "data"
+    runs_dir: Path = PROJECT_DIR / "runs"
+
+    model: str = Field("stories260k", description="model preset name, local model directory or hub id")
+    base_url: str | None = Field(None, description="attach to this OpenAI-compatible endpoint instead of starting vLLM")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    device: Literal["auto", "cpu", "gpu"] = "auto"
+
+    start_timeout_s: float = Field(600.0, gt=0, description="how long to wait for a starting server")
+    request_timeout_s: float = Field(5.0, gt=0, description="timeout of one health-check request")
+    enforce_eager: bool = Field(True, description="skip CUDA-graph/compile warm-up (faster start, CPU default)")
+    cpu_kvcache_gib: int = Field(1, ge=1, description="VLLM_CPU_KVCACHE_SPACE for the CPU build")
+    gpu_memory_utilization: float = Field(0.90, gt=0, le=1)
+    max_model_len: int | None = Field(None, gt=0, description="cap the context (defaults to the preset's)")
+    extra_server_args: list[str] = Field(default_factory=list)
+
+    offline: bool = Field(True, description="forbid model/dataset hub access in every tool")
+    node_dir: Path | None = Field(None, description="folder with node/npm (default: the Python environment's bin)")
+
+    @property
+    def venv_bin(self) -> Path:
+        """The bin folder of the running Python environment (where pip put node, guidellm, lm-eval)."""
+        return Path(sys.executable).parent
+
+    @property
+    def promptfoo_bin(self) -> Path:
+        return self.project_dir / "node_modules" / ".bin" / "promptfoo"
+
+    def node_bin(self) -> Path | None:
+        """Path of the node executable evalkit uses, or None when there is none."""
+        folder = self.node_dir or self.venv_bin
+        candidate = folder / "node"
+        if candidate.exists():
+            return candidate
+        found = shutil.which("node")
+        return Path(found) if found else None
+
+    def tool_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """Environment for a tool subprocess: the current one plus the offline and no-telemetry switches."""
+        env = dict(os.environ)
+        env["PATH"] = os.pathsep.join([str(self.node_dir or self.venv_bin), env.get("PATH", "")])
+        env.update(
+            {
+                "DO_NOT_TRACK": "1",
+                "VLLM_NO_USAGE_STATS": "1",
+                "HF_HUB_DISABLE_TELEMETRY": "1",
+                "TOKENIZERS_PARALLELISM": "false",
+                "PYTHONUNBUFFERED": "1",
+                "PROMPTFOO_DISABLE_TELEMETRY": "1",
+                "PROMPTFOO_DISABLE_UPDATE": "1",
+                "PROMPTFOO_DISABLE_SHARING": "1",
+                "PROMPTFOO_DISABLE_REMOTE_GENERATION": "true",
+            }
+        )
+        if self.offline:
+            env.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
+        if extra:
+            env.update(extra)
+        return env
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()
+
+
+def reload_settings() -> Settings:
+    """Forget the cached settings and read the environment again."""
+    get_settings.cache_clear()
+    return get_settings()
