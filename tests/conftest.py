@@ -1,0 +1,52 @@
+"""Shared fixtures: one real vLLM server per test session, and a run folder per test.
+
+Tests are split by cost and marked by folder (unit, integration, notebooks, browser). The session server is
+started on EVALKIT_TEST_PORT (default 8765) with runs under a session temp folder, and stopped at the end.
+Set EVALKIT_TEST_BASE_URL to attach to a server that is already running instead (faster while developing).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from evalkit.serve import Server, serve
+from evalkit.settings import Settings
+
+MARKERS = {"unit", "integration", "notebooks", "browser"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        folder = Path(str(item.fspath)).parent.name
+        if folder in MARKERS:
+            item.add_marker(getattr(pytest.mark, folder))
+
+
+@pytest.fixture(scope="session")
+def session_runs(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("runs")
+
+
+@pytest.fixture(scope="session")
+def test_settings(session_runs) -> Settings:
+    """Settings for tests: runs under a temp folder, the test port."""
+    return Settings(runs_dir=session_runs, port=int(os.environ.get("EVALKIT_TEST_PORT", "8765")))
+
+
+@pytest.fixture(scope="session")
+def server(test_settings) -> Server:
+    """The session's real server on the embedded model (started once, stopped at the end)."""
+    url = os.environ.get("EVALKIT_TEST_BASE_URL")
+    srv = serve("stories260k", base_url=url, settings=test_settings)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def run_dir(tmp_path) -> Path:
+    path = tmp_path / "run"
+    path.mkdir()
+    return path

@@ -1,0 +1,62 @@
+"""The subprocess helper: output, exit codes, timeouts, stops and errors."""
+
+import sys
+import time
+
+import pytest
+
+from evalkit import proc
+from evalkit.errors import ToolMissingError
+
+
+def test_run_streams_and_keeps_tail(tmp_path):
+    seen = []
+    log = tmp_path / "x.log"
+    code = "import sys\nfor i in range(100): print(i)\nsys.exit(3)"
+    result = proc.run([sys.executable, "-c", code], echo=seen.append, log_path=log)
+    assert result.returncode == 3 and not result.ok
+    assert result.tail.splitlines()[-1] == "99" and len(result.tail.splitlines()) == proc.TAIL_LINES
+    assert "".join(seen).split() == [str(i) for i in range(100)]
+    assert log.read_text().startswith("$ ") and "99" in log.read_text()
+
+
+def test_run_refuses_shell_strings():
+    with pytest.raises(TypeError):
+        proc.run("echo hi")
+
+
+def test_missing_tool_is_a_clear_error(tmp_path):
+    with pytest.raises(ToolMissingError) as info:
+        proc.run([str(tmp_path / "nope")])
+    assert "make setup" in str(info.value)
+    with pytest.raises(ToolMissingError):
+        proc.run(["no-such-tool-evalkit"])
+
+
+def test_timeout_stops_the_whole_group():
+    code = "import subprocess,sys,time\nsubprocess.Popen([sys.executable,'-c','import time; time.sleep(60)'])\n" \
+           "print('started', flush=True)\ntime.sleep(60)"
+    start = time.monotonic()
+    result = proc.run([sys.executable, "-c", code], timeout_s=2, echo=False)
+    assert result.timed_out and time.monotonic() - start < 30
+    assert "started" in result.tail
+
+
+def test_watch_stops_a_command():
+    calls = []
+
+    def watch():
+        calls.append(1)
+        return "the server died" if len(calls) >= 2 else None
+
+    result = proc.run([sys.executable, "-c", "import time; time.sleep(60)"], echo=False, watch=watch, watch_every_s=1)
+    assert result.returncode != 0 and result.tail.endswith("the server died")
+
+
+def test_spawn_and_stop_pid(tmp_path):
+    p = proc.spawn([sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"],
+                   log_path=tmp_path / "s.log")
+    assert proc.pid_alive(p.pid)
+    proc.stop_group(p, grace_s=5)
+    assert not proc.pid_alive(p.pid)
+    assert "$ " in (tmp_path / "s.log").read_text()

@@ -1,0 +1,130 @@
+"""Server resolution and error paths that need no vLLM: unknown models, busy ports, silent URLs."""
+
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from evalkit import errors
+from evalkit.serve import attach, normalize_base_url, resolve_model, serve, server_command
+from evalkit.settings import Settings
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return Settings(runs_dir=tmp_path / "runs", port=_free_port())
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _Fake(BaseHTTPRequestHandler):
+    models = [{"id": "other-model", "root": "/models/other", "max_model_len": 2048}]
+
+    def do_GET(self):
+        if self.path == "/v1/models":
+            body = json.dumps({"data": self.models}).encode()
+            self.send_response(200)
+        else:
+            body = b"not here"
+            self.send_response(404)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def fake_openai():
+    server = HTTPServer(("127.0.0.1", 0), _Fake)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+
+
+def test_normalize_base_url():
+    for url in ["127.0.0.1:8000", "http://127.0.0.1:8000", "http://127.0.0.1:8000/v1/", "http://127.0.0.1:8000/v1"]:
+        assert normalize_base_url(url) == "http://127.0.0.1:8000/v1"
+
+
+def test_unknown_model_is_named(settings):
+    with pytest.raises(errors.UnknownModelError) as info:
+        serve("no-such-model", settings=settings, echo=False)
+    assert "no-such-model" in str(info.value) and "stories260k" in str(info.value)
+
+
+def test_missing_model_directory(settings, tmp_path):
+    with pytest.raises(errors.UnknownModelError) as info:
+        resolve_model(str(tmp_path / "missing-model"), settings)
+    assert "does not exist" in str(info.value)
+
+
+def test_folder_without_config(settings, tmp_path):
+    with pytest.raises(errors.UnknownModelError) as info:
+        resolve_model(str(tmp_path), settings)
+    assert "config.json" in str(info.value)
+
+
+def test_hub_preset_offline_without_cache(settings, monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    import huggingface_hub.constants as c
+
+    monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(errors.UnknownModelError) as info:
+        resolve_model("llama-3.2-1b-instruct", settings)
+    assert "hf download meta-llama/Llama-3.2-1B-Instruct" in str(info.value)
+
+
+def test_unreachable_base_url(settings):
+    port = _free_port()
+    with pytest.raises(errors.ServerUnreachableError) as info:
+        serve("stories260k", base_url=f"http://127.0.0.1:{port}", settings=settings, echo=False)
+    assert f"127.0.0.1:{port}" in str(info.value) and "evalkit serve" in str(info.value)
+
+
+def test_attach_to_any_openai_endpoint(fake_openai, settings):
+    srv = attach(f"http://127.0.0.1:{fake_openai}", settings=settings)
+    assert srv.model == "other-model" and srv.max_model_len == 2048 and not srv.started
+    srv.stop()  # attached: must not do anything
+
+
+def test_attach_names_the_served_models(fake_openai, settings):
+    with pytest.raises(errors.ConfigError) as info:
+        attach(f"http://127.0.0.1:{fake_openai}", model="stories260k", settings=settings)
+    assert "other-model" in str(info.value)
+
+
+def test_port_in_use_by_another_model(fake_openai, settings):
+    settings = settings.model_copy(update={"port": fake_openai})
+    with pytest.raises(errors.PortInUseError) as info:
+        serve("stories260k", settings=settings, echo=False)
+    message = str(info.value)
+    assert str(fake_openai) in message and "other-model" in message and "EVALKIT_PORT" in message
+
+
+def test_port_in_use_by_something_else(settings):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        with pytest.raises(errors.PortInUseError) as info:
+            serve("stories260k", port=port, settings=settings, echo=False)
+    assert "not an OpenAI-compatible server" in str(info.value)
+
+
+def test_cpu_command_line(settings):
+    ref = resolve_model("stories260k", settings)
+    cmd = server_command(ref, 8123, "cpu", settings, max_model_len=256)
+    assert cmd[1:3] == ["-m", "vllm.entrypoints.openai.api_server"]
+    assert cmd[cmd.index("--dtype") + 1] == "float32" and "--enforce-eager" in cmd
+    assert cmd[cmd.index("--served-model-name") + 1] == "stories260k"
+    assert cmd[cmd.index("--host") + 1] == "127.0.0.1" and cmd[cmd.index("--max-model-len") + 1] == "256"
+    gpu = server_command(ref, 8123, "gpu", settings)
+    assert "--gpu-memory-utilization" in gpu and "float32" not in gpu
