@@ -1,0 +1,1 @@
+"""ipywidgets panels for the notebooks, one submodule per layer; they arrange inputs and outputs and call evalkit."""
