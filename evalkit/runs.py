@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import re
 import time
@@ -117,7 +118,8 @@ class LayerResult(BaseModel):
         """Write the result as JSON (default: ``<run_dir>/result.json``)."""
         path = Path(path) if path else self.path / RESULT_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.model_dump_json(indent=2))
+        data = {"layer": self.layer, **self.model_dump(mode="json")}
+        path.write_text(json.dumps(data, indent=2))
         return path
 
     @classmethod
@@ -129,7 +131,9 @@ class LayerResult(BaseModel):
         if not path.exists():
             raise RunNotFoundError(f"{path} does not exist: that run did not finish this layer.",
                                    fix="rerun the layer, or pick another run folder.")
-        return cls.model_validate_json(path.read_text())
+        data = json.loads(path.read_text())
+        data.pop("layer", None)
+        return cls.model_validate(data)
 
     def frame(self) -> pd.DataFrame:  # pragma: no cover - abstract
         raise NotImplementedError
