@@ -39,7 +39,7 @@ test-browser: setup-test
 	$(PY) -m pytest -m browser $(PYTEST_ARGS)
 
 lab: setup
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 lint: setup
 	$(VENV)/bin/ruff check evalkit tests benchmarks scripts

@@ -4,6 +4,7 @@ This module is the whole public surface a notebook needs; the submodules own one
 (serve, perf, fmt, accuracy, safety, scorecard) and are re-exported here once.
 """
 
+from evalkit import plots, widgets
 from evalkit.envreport import env_report, env_table
 from evalkit.errors import (
     ConfigError,
@@ -22,6 +23,10 @@ from evalkit.errors import (
 )
 from evalkit.models import PRESETS, ModelPreset, estimate_memory, get_preset, presets_table
 from evalkit.runs import LayerResult, Metric, new_run_dir
+from evalkit.scorecard import Scorecard, apply_thresholds, compare, gate, load_thresholds
+from evalkit.scorecard import collect as collect_scorecard
+from evalkit.scorecard import junit_xml as scorecard_junit
+from evalkit.scorecard import markdown_summary as scorecard_markdown
 from evalkit.serve import Server, attach, serve, stop_servers
 from evalkit.settings import Settings, get_settings
 
@@ -38,6 +43,7 @@ __all__ = [
     "PortInUseError",
     "RunLockedError",
     "RunNotFoundError",
+    "Scorecard",
     "Server",
     "ServerDiedError",
     "ServerStartError",
@@ -47,14 +53,23 @@ __all__ = [
     "ToolError",
     "ToolMissingError",
     "UnknownModelError",
+    "apply_thresholds",
     "attach",
+    "compare",
     "env_report",
     "env_table",
     "estimate_memory",
+    "gate",
     "get_preset",
     "get_settings",
+    "load_thresholds",
     "new_run_dir",
+    "plots",
     "presets_table",
+    "collect_scorecard",
+    "scorecard_junit",
+    "scorecard_markdown",
     "serve",
     "stop_servers",
+    "widgets",
 ]
