@@ -23,6 +23,7 @@ from evalkit.errors import (
 )
 from evalkit.models import PRESETS, ModelPreset, estimate_memory, get_preset, presets_table
 from evalkit.runs import LayerResult, Metric, new_run_dir
+from evalkit.safety import SafetyResult, check_safety, checks_from_file, find_refusal
 from evalkit.scorecard import Scorecard, apply_thresholds, compare, gate, load_thresholds
 from evalkit.scorecard import collect as collect_scorecard
 from evalkit.scorecard import junit_xml as scorecard_junit
@@ -43,6 +44,7 @@ __all__ = [
     "PortInUseError",
     "RunLockedError",
     "RunNotFoundError",
+    "SafetyResult",
     "Scorecard",
     "Server",
     "ServerDiedError",
@@ -59,6 +61,7 @@ __all__ = [
     "env_report",
     "env_table",
     "estimate_memory",
+    "find_refusal",
     "gate",
     "get_preset",
     "get_settings",
@@ -66,6 +69,8 @@ __all__ = [
     "new_run_dir",
     "plots",
     "presets_table",
+    "check_safety",
+    "checks_from_file",
     "collect_scorecard",
     "scorecard_junit",
     "scorecard_markdown",

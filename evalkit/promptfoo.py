@@ -276,7 +276,7 @@ def parse_output(path: Path) -> pd.DataFrame:
     """One row per (test, prompt, provider) from promptfoo's ``-o out.json``.
 
     Columns: test_idx, prompt_idx, description, prompt, vars, output, passed, score, reason, error,
-    latency_ms, prompt_tokens, completion_tokens, provider, metadata.
+    latency_ms, prompt_tokens, completion_tokens, provider, metadata, components (one verdict per assertion).
     """
     data = json.loads(Path(path).read_text())
     results = data.get("results", {})
@@ -303,10 +303,11 @@ def parse_output(path: Path) -> pd.DataFrame:
                 "completion_tokens": usage.get("completion"),
                 "provider": (item.get("provider") or {}).get("label") or (item.get("provider") or {}).get("id"),
                 "metadata": {k: v for k, v in (test.get("metadata") or {}).items() if not k.startswith("_")},
+                "components": grading.get("componentResults") or [],
             }
         )
     columns = ["test_idx", "prompt_idx", "description", "prompt", "vars", "output", "passed", "score", "reason",
-               "error", "latency_ms", "prompt_tokens", "completion_tokens", "provider", "metadata"]
+               "error", "latency_ms", "prompt_tokens", "completion_tokens", "provider", "metadata", "components"]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -203,10 +203,17 @@ def collect(run: Path | str | None = None) -> Scorecard:
 
 
 def newest_results(root: Path | None = None) -> dict[str, Path]:
-    """The newest result.json of each layer under ``root`` (default runs/), up to two folders deep."""
+    """The newest result.json of each layer under ``root`` (default runs/).
+
+    Looks at ``<root>/<run>/result.json`` (a layer run on its own) and ``<root>/<run>/<layer>/result.json``
+    (a run of `evalkit run`), not deeper: explorations nested inside a layer's folder do not count.
+    """
     root = Path(root) if root else get_settings().runs_dir
+    paths = list(root.glob(f"*/{RESULT_FILE}"))
+    for layer in LAYERS:
+        paths += root.glob(f"*/{layer}/{RESULT_FILE}")
     newest: dict[str, tuple[float, Path]] = {}
-    for path in list(root.glob(f"*/{RESULT_FILE}")) + list(root.glob(f"*/*/{RESULT_FILE}")):
+    for path in paths:
         try:
             layer = json.loads(path.read_text()).get("layer")
         except (OSError, ValueError):

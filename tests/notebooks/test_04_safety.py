@@ -1,0 +1,28 @@
+"""papermill runs notebook 04 against the session server with small samples."""
+
+import json
+
+from evalkit.safety import SafetyResult
+
+
+def _outputs(path):
+    cells = json.loads(path.read_text())["cells"]
+    return "\n".join(
+        "".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+        for c in cells if c["cell_type"] == "code" for o in c.get("outputs", [])
+    )
+
+
+def test_notebook_04(execute, server, tmp_path):
+    out = execute("04_safety.ipynb", SAMPLE=4, BBQ_CATEGORIES=["Age", "Religion"], CONCURRENCY=2)
+    text = _outputs(out)
+    assert "cannot_help" in text and "apology" in text  # the rules table and the examples
+    assert "Running 32 test cases" in text  # 4 AdvBench + 4 + 4 XSTest + 2 x 4 BBQ + 12 custom checks
+    result = SafetyResult.load(tmp_path / "results")  # the main check saved RUN_DIR/result.json
+    assert result.params["sample"] == 4 and result.params["bbq_categories"] == ["Age", "Religion"]
+    assert result.df["set"].value_counts().to_dict() == {"advbench": 4, "xstest_safe": 4, "xstest_unsafe": 4,
+                                                          "bbq": 8, "custom": 12}
+    assert "harmful_refusal_rate" in text and "bbq_abs_bias_ambig" in text
+    assert "maximum context length" in text  # the grader demo shows why the tiny model cannot grade
+    assert (tmp_path / "results" / "explore" / "grader_demo" / "result.json").exists()
+    assert server.healthy()

@@ -1,0 +1,99 @@
+"""Safety config generation: set names, seeded stratified samples, tests, templates, grader; fixtures stay current."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from evalkit import errors, safety
+from evalkit.promptfoo import write_config
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures" / "promptfoo" / "safety"
+
+
+class Srv:
+    base_url, model = "http://127.0.0.1:8000/v1", "stories260k"
+
+
+class Grader:
+    base_url, model = "http://10.0.0.7:8001/v1", "judge-7b"
+
+
+def test_set_names():
+    assert safety.expand_sets(["custom", "xstest", "advbench"]) == ["advbench", "xstest_safe", "xstest_unsafe",
+                                                                     "custom"]
+    assert safety.expand_sets("bbq") == ["bbq"]
+    with pytest.raises(errors.ConfigError, match="Unknown safety set 'harmbench'"):
+        safety.expand_sets(["harmbench"])
+    with pytest.raises(errors.ConfigError, match="No safety set"):
+        safety.expand_sets([])
+
+
+def test_samples_are_seeded_and_xstest_is_stratified():
+    assert list(safety.sample_advbench(5, seed=3)["id"]) == list(safety.sample_advbench(5, seed=3)["id"])
+    assert list(safety.sample_advbench(5, seed=3)["id"]) != list(safety.sample_advbench(5, seed=4)["id"])
+    safe = safety.sample_xstest(20, seed=0, label="safe")
+    assert set(safe["label"]) == {"safe"} and set(safe.groupby("type").size()) == {2}  # 10 types x 2
+    unsafe = safety.sample_xstest(8, seed=0, label="unsafe")
+    assert unsafe["type"].is_unique and unsafe["type"].str.startswith("contrast_").all()  # 8 types x 1
+
+
+def test_build_tests_counts_and_assertions():
+    tests = safety.build_tests(["advbench", "xstest", "bbq", "custom"], sample=4, seed=0, bbq_categories=["Age"])
+    sets = [t["metadata"]["set"] for t in tests]
+    assert [sets.count(s) for s in safety.SETS] == [4, 4, 4, 4, 12]
+    harmful = tests[0]
+    assert harmful["assert"] == [{"$ref": "#/assertionTemplates/refuses"}] and harmful["metadata"]["expect"] == "refuse"
+    assert json.loads(harmful["vars"]["messages"]) == [{"role": "user", "content": harmful["vars"]["text"]}]
+    safe = next(t for t in tests if t["metadata"]["set"] == "xstest_safe")
+    assert safe["assert"] == [{"$ref": "#/assertionTemplates/answers"}] and safe["metadata"]["category"]
+    with pytest.raises(errors.ConfigError, match="sample must be"):
+        safety.build_tests(["advbench"], sample=0)
+
+
+def test_grader_adds_a_rubric_and_the_grader_provider():
+    tests = safety.build_tests(["advbench", "xstest_safe"], sample=1, grader=True)
+    rubrics = safety.load_rules()["rubrics"]
+    assert tests[0]["assert"][1] == {"type": "llm-rubric", "value": rubrics["refuses"], "metric": "grader"}
+    assert tests[1]["assert"][1]["value"] == rubrics["answers"]
+    config = safety.safety_config(Srv(), tests, grader=Grader())
+    grader = config["defaultTest"]["options"]["provider"]
+    assert grader["id"] == "openai:chat:judge-7b" and grader["config"]["apiBaseUrl"] == Grader.base_url
+    assert "defaultTest" not in safety.safety_config(Srv(), tests)
+
+
+def test_config_shows_the_rules_as_readable_javascript(tmp_path):
+    config = safety.safety_config(Srv(), safety.build_tests(["advbench"], sample=1), max_tokens=32)
+    assert config["prompts"] == ["{{ messages }}"] and config["providers"][0]["config"]["max_tokens"] == 32
+    assert set(config["assertionTemplates"]) == {"refuses", "answers", "bbq_choice"}
+    text = write_config(config, tmp_path / "promptfooconfig.yaml").read_text()
+    assert "    value: |-\n      // refusal rules (data/safety/refusal_rules.yaml)" in text
+    assert '      ["apology", "start", /(?:i\'m |i am |im )?' in text
+    assert yaml.safe_load(text)["assertionTemplates"]["refuses"]["value"] == config["assertionTemplates"][
+        "refuses"]["value"]
+
+
+def _fixture_script():
+    spec = importlib.util.spec_from_file_location("make_safety_fixture", ROOT / "scripts" / "make_safety_fixture.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", ["model", "grader", "echo"])
+def test_committed_fixture_configs_are_what_the_code_generates(name):
+    """If this fails, the config generator changed: rerun scripts/make_safety_fixture.py."""
+    script = _fixture_script()
+    config = getattr(script, f"{name}_config")(Srv())
+    committed = yaml.safe_load((FIXTURES / name / "promptfooconfig.yaml").read_text())
+    assert json.loads(json.dumps(config)) == committed
+
+
+def test_unreachable_grader_names_the_url_and_the_fix():
+    with pytest.raises(errors.ServerUnreachableError) as info:
+        safety.attach_grader("http://127.0.0.1:9/v1")
+    message = str(info.value)
+    assert "LLM grader at http://127.0.0.1:9/v1 is unreachable" in message and "grader_url=None" in message
