@@ -23,9 +23,15 @@ def test_notebook_is_clean(path):
     for name in ("MODEL =", "BASE_URL =", "RUN_DIR ="):
         assert name in source, f"{path.name}: parameters cell lacks {name}"
     # literal values only: every assignment line carries a comment saying what it is
-    for line in source.splitlines():
-        if "=" in line and not line.lstrip().startswith("#"):
-            assert "#" in line, f"{path.name}: parameter without a comment: {line}"
+    assignments = [line for line in source.splitlines() if "=" in line and not line.lstrip().startswith("#")]
+    for line in assignments:
+        assert "#" in line, f"{path.name}: parameter without a comment: {line}"
+    # papermill (and `evalkit run`, which checks profiles against them) must be able to read every parameter;
+    # its parser gives up on a line whose comment contains "="
+    import papermill
+
+    assert len(papermill.inspect_notebook(str(path))) == len(assignments), f"{path.name}: a parameter line " \
+        "papermill cannot parse (no '=' inside the comment)"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
