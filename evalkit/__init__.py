@@ -4,7 +4,7 @@ This module is the whole public surface a notebook needs; the submodules own one
 (serve, perf, fmt, accuracy, safety, scorecard) and are re-exported here once.
 """
 
-from evalkit import plots, widgets
+from evalkit import fmt, plots, widgets
 from evalkit.envreport import env_report, env_table
 from evalkit.errors import (
     ConfigError,
@@ -21,6 +21,7 @@ from evalkit.errors import (
     ToolMissingError,
     UnknownModelError,
 )
+from evalkit.fmt import FormatResult, check_format
 from evalkit.models import PRESETS, ModelPreset, estimate_memory, get_preset, presets_table
 from evalkit.runs import LayerResult, Metric, new_run_dir
 from evalkit.safety import SafetyResult, check_safety, checks_from_file, find_refusal
@@ -38,6 +39,7 @@ __all__ = [
     "ConfigError",
     "ContextLengthError",
     "EvalkitError",
+    "FormatResult",
     "LayerResult",
     "Metric",
     "ModelPreset",
@@ -62,6 +64,7 @@ __all__ = [
     "env_table",
     "estimate_memory",
     "find_refusal",
+    "fmt",
     "gate",
     "get_preset",
     "get_settings",
@@ -69,6 +72,7 @@ __all__ = [
     "new_run_dir",
     "plots",
     "presets_table",
+    "check_format",
     "check_safety",
     "checks_from_file",
     "collect_scorecard",

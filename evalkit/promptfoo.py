@@ -276,7 +276,8 @@ def parse_output(path: Path) -> pd.DataFrame:
     """One row per (test, prompt, provider) from promptfoo's ``-o out.json``.
 
     Columns: test_idx, prompt_idx, description, prompt, vars, output, passed, score, reason, error,
-    latency_ms, prompt_tokens, completion_tokens, provider, metadata, components (one verdict per assertion).
+    latency_ms, prompt_tokens, completion_tokens, provider, metadata, components (one verdict per assertion),
+    named_scores (scores of assertions that carry a ``metric`` name).
     """
     data = json.loads(Path(path).read_text())
     results = data.get("results", {})
@@ -304,11 +305,21 @@ def parse_output(path: Path) -> pd.DataFrame:
                 "provider": (item.get("provider") or {}).get("label") or (item.get("provider") or {}).get("id"),
                 "metadata": {k: v for k, v in (test.get("metadata") or {}).items() if not k.startswith("_")},
                 "components": grading.get("componentResults") or [],
+                "named_scores": item.get("namedScores") or grading.get("namedScores") or {},
             }
         )
     columns = ["test_idx", "prompt_idx", "description", "prompt", "vars", "output", "passed", "score", "reason",
-               "error", "latency_ms", "prompt_tokens", "completion_tokens", "provider", "metadata", "components"]
+               "error", "latency_ms", "prompt_tokens", "completion_tokens", "provider", "metadata", "components",
+               "named_scores"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def eval_stats(path: Path) -> dict:
+    """Totals from out.json: tests, eval_s (promptfoo's evaluation time, without Node's start-up), tests_per_s."""
+    stats = (json.loads(Path(path).read_text()).get("results") or {}).get("stats") or {}
+    tests = sum(int(stats.get(k) or 0) for k in ("successes", "failures", "errors"))
+    eval_s = (stats.get("durationMs") or 0) / 1000
+    return {"tests": tests, "eval_s": round(eval_s, 3), "tests_per_s": round(tests / eval_s, 3) if eval_s else None}
 
 
 def _text(output) -> str:

@@ -1,0 +1,119 @@
+"""The format panel: pick or edit a JSON Schema, set max tokens, structured outputs on/off and whitespace, run.
+
+It arranges inputs and outputs and calls :func:`evalkit.fmt.check_format`; each click runs promptfoo again into
+a new subfolder of the notebook's run folder and redraws the rates, the outputs and the chart. An edited schema
+is validated first; errors (an invalid schema, a server that stopped) are shown in the panel, with their fix,
+instead of breaking the notebook.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import ipywidgets as widgets
+import pandas as pd
+from IPython.display import display
+
+from evalkit import fmt
+from evalkit.errors import EvalkitError
+from evalkit.runs import new_run_dir
+
+IFEVAL = "IFEval JSON prompts (any JSON, no schema)"
+
+
+def _schema_choices() -> list[str]:
+    return [*sorted(p.name for p in (fmt.format_dir() / "schemas").glob("*.json")), IFEVAL]
+
+
+class FormatPanel(widgets.VBox):
+    """Widgets around :func:`check_format`; ``.result`` is the latest result, ``.run_button.click()`` reruns.
+
+    ``.figures`` holds the figures of the latest run and ``.error`` the message of a failed one (else None).
+    """
+
+    def __init__(self, srv, *, run_dir: Path | str, schema: str = "character.json", max_tokens: int =
+                 fmt.DEFAULT_MAX_TOKENS, structured="both", whitespace: str = "compact", limit: int = 2,
+                 concurrency: int | None = None):
+        self.srv, self.run_dir, self.concurrency, self.result = srv, Path(run_dir), concurrency, None
+        self.figures: list = []  # the figures of the latest run (what the panel shows)
+        self.error: str | None = None
+        self.schema = widgets.Dropdown(options=_schema_choices(), value=schema, description="schema")
+        self.editor = widgets.Textarea(rows=12, layout=widgets.Layout(width="46em"),
+                                       description="JSON Schema", style={"description_width": "initial"})
+        top = max(64, (srv.max_model_len or 512) - 256)
+        self.max_tokens = widgets.IntSlider(value=min(max_tokens, top), min=8, max=top, step=8,
+                                            description="max tokens")
+        self.structured = widgets.ToggleButtons(options=[("off", False), ("on", True), ("both", "both")],
+                                                value=structured, description="structured")
+        self.whitespace = widgets.ToggleButtons(options=["compact", "any"], value=whitespace,
+                                                description="whitespace",
+                                                tooltips=["grammar without free whitespace (evalkit's default)",
+                                                          "plain response_format: the server's grammar"])
+        self.limit = widgets.IntSlider(value=limit, min=1, max=17, description="items")
+        self.run_button = widgets.Button(description="Run promptfoo", button_style="primary", icon="play")
+        self.status = widgets.HTML()
+        self.output = widgets.Output()
+        self.schema.observe(self._load_schema, names="value")
+        self.run_button.on_click(self._run)
+        self._load_schema()
+        controls = widgets.VBox([self.schema, self.editor, self.max_tokens, self.structured, self.whitespace,
+                                 self.limit, widgets.HBox([self.run_button, self.status])])
+        super().__init__([controls, self.output])
+
+    def _load_schema(self, _change=None) -> None:
+        """Show the chosen schema file in the editor (IFEval has none: the editor is disabled)."""
+        if self.schema.value == IFEVAL:
+            self.editor.value, self.editor.disabled = json.dumps(fmt.IFEVAL_SCHEMA), True
+            return
+        path = fmt.format_dir() / "schemas" / self.schema.value
+        self.editor.value, self.editor.disabled = path.read_text(), False
+
+    def items(self) -> list[fmt.FormatItem]:
+        """The items the next run checks: the chosen schema's items, with the edited schema if it was changed."""
+        if self.schema.value == IFEVAL:
+            return fmt.load_items("ifeval", limit=self.limit.value)
+        items = fmt.load_items("extraction", limit=self.limit.value, schema=self.schema.value)
+        original = json.loads((fmt.format_dir() / "schemas" / self.schema.value).read_text())
+        try:
+            edited = json.loads(self.editor.value)
+        except json.JSONDecodeError:
+            edited = None  # with_schema names the line
+        if edited != original:
+            items = fmt.with_schema(items, self.editor.value, name=f"edited {self.schema.value}")
+        return items
+
+    def _run(self, _button=None) -> None:
+        from evalkit.plots.fmt import lengths, rates
+
+        self.run_button.disabled = True
+        self.status.value = "running promptfoo ..."
+        with self.output:
+            self.output.clear_output(wait=True)
+            self.error = None
+            try:
+                items = self.items()
+                folder = new_run_dir("panel", root=self.run_dir)
+                self.result = fmt.check_format(
+                    self.srv, items=items, structured=self.structured.value, max_tokens=self.max_tokens.value,
+                    whitespace=self.whitespace.value, concurrency=self.concurrency, run_dir=folder, echo=False)
+                self.status.value = (f"{len(self.result.rows)} tests in {self.result.promptfoo['duration_s']:.0f} s"
+                                     f" &rarr; {folder.name}")
+                display(self.result.summary())
+                with pd.option_context("display.max_colwidth", 90):
+                    display(self.result.df[["item", "structured", "output", "parsed", "schema_ok",
+                                            "completion_tokens"]])
+                self.figures = [rates(self.result), lengths(self.result)]
+                for fig in self.figures:
+                    display(fig)
+            except EvalkitError as exc:
+                self.error = str(exc)
+                self.status.value = f"<b>{type(exc).__name__}</b>"
+                print(exc)
+            finally:
+                self.run_button.disabled = False
+
+
+def format_panel(srv, *, run_dir: Path | str, **defaults) -> FormatPanel:
+    """The interactive format panel for ``srv``; each run goes to a new subfolder of ``run_dir``."""
+    return FormatPanel(srv, run_dir=run_dir, **defaults)
