@@ -4,7 +4,8 @@ This module is the whole public surface a notebook needs; the submodules own one
 (serve, perf, fmt, accuracy, safety, scorecard) and are re-exported here once.
 """
 
-from evalkit import fmt, plots, widgets
+from evalkit import accuracy, fmt, plots, widgets
+from evalkit.accuracy import AccuracyResult, task_from_table
 from evalkit.envreport import env_report, env_table
 from evalkit.errors import (
     ConfigError,
@@ -35,6 +36,7 @@ from evalkit.settings import Settings, get_settings
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccuracyResult",
     "PRESETS",
     "ConfigError",
     "ContextLengthError",
@@ -57,6 +59,7 @@ __all__ = [
     "ToolError",
     "ToolMissingError",
     "UnknownModelError",
+    "accuracy",
     "apply_thresholds",
     "attach",
     "compare",
@@ -80,5 +83,6 @@ __all__ = [
     "scorecard_markdown",
     "serve",
     "stop_servers",
+    "task_from_table",
     "widgets",
 ]

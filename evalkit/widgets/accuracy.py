@@ -1,0 +1,122 @@
+"""The accuracy panel: pick tasks, questions per task, few-shot and model, press Run, see the figure redrawn.
+
+It arranges inputs and outputs and calls :func:`evalkit.accuracy.evaluate`; every press writes a new folder
+under ``run_root`` (``widget-1``, ``widget-2``, ...) so exploratory runs never overwrite the notebook's main result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import ipywidgets as W
+import matplotlib.pyplot as plt
+from IPython.display import display
+
+
+def _task_choices() -> list[str]:
+    """Top-level tasks: groups, and tasks that no group lists."""
+    from evalkit.tasks import task_index
+
+    index = task_index()
+    members = {sub for e in index.values() if e.kind == "group" for sub in e.subtasks}
+    return sorted(n for n, e in index.items() if e.kind == "group" or n not in members)
+
+
+class AccuracyPanel:
+    """Widgets around :func:`evalkit.accuracy.evaluate`; ``panel.widget`` is what a notebook displays.
+
+    Args:
+        srv: the server to evaluate (:func:`evalkit.serve`).
+        tasks: tasks selected at first (default: ``["faq_mc"]``).
+        limit: questions per task (each MMLU-Pro category) at first.
+        num_fewshot: few-shot examples at first.
+        run_root: folder for the runs of this panel (default: a new folder under runs/).
+        evaluate: the function called on Run (default :func:`evalkit.accuracy.evaluate`; tests pass a stub).
+    """
+
+    def __init__(self, srv, *, tasks: list[str] | None = None, limit: int = 2, num_fewshot: int = 0,
+                 run_root: Path | str | None = None, evaluate: Callable | None = None):
+        from evalkit.accuracy import evaluate as default_evaluate
+        from evalkit.runs import new_run_dir
+
+        self.srv = srv
+        self._evaluate = evaluate or default_evaluate
+        self.run_root = Path(run_root) if run_root else new_run_dir(f"accuracy-widget-{srv.model}")
+        self.runs = 0
+        self.result = None
+        self.figure = None  # the last figure drawn (kept for tests and for saving)
+        self.error: Exception | None = None
+        choices = _task_choices()
+        self.tasks = W.SelectMultiple(options=choices, value=tuple(t for t in (tasks or ["faq_mc"]) if t in choices),
+                                      description="tasks", rows=min(6, len(choices)))
+        self.limit = W.IntSlider(value=limit, min=1, max=20, description="per task",
+                                 tooltip="questions per task (per MMLU-Pro category)")
+        self.num_fewshot = W.IntSlider(value=num_fewshot, min=0, max=5, description="few-shot")
+        self.model = W.Dropdown(options=self._models(), value=srv.model, description="model")
+        self.button = W.Button(description="Run", button_style="primary", icon="play")
+        self.status = W.HTML(value="Pick tasks and press Run.")
+        self.output = W.Output()
+        self.button.on_click(lambda _: self.run())
+        controls = W.VBox([self.tasks, self.limit, self.num_fewshot, self.model, W.HBox([self.button, self.status])])
+        self.widget = W.VBox([controls, self.output])
+
+    def _models(self) -> list[str]:
+        from evalkit.serve import list_models
+
+        try:
+            served = [m["id"] for m in list_models(self.srv.base_url)]
+        except (OSError, ValueError):
+            served = []
+        return served if self.srv.model in served else [self.srv.model, *served]
+
+    def _server(self):
+        if self.model.value == self.srv.model:
+            return self.srv
+        from evalkit.serve import attach
+
+        return attach(self.srv.base_url, self.model.value)
+
+    def run(self):
+        """Evaluate with the current choices into a new folder and redraw; returns the result (None on error)."""
+        from evalkit.plots import accuracy as figures
+
+        if not self.tasks.value:
+            self.status.value = "Pick at least one task."
+            return None
+        self.runs += 1
+        run_dir = self.run_root / f"widget-{self.runs}"
+        self.button.disabled = True
+        self.status.value = f"running {', '.join(self.tasks.value)} ({self.limit.value} per task) ..."
+        self.error = None
+        try:
+            self.result = self._evaluate(self._server(), list(self.tasks.value), limit=self.limit.value,
+                                         num_fewshot=self.num_fewshot.value, run_dir=run_dir, echo=False)
+        except Exception as exc:  # noqa: BLE001 - shown in the panel; the notebook keeps running
+            self.error = exc
+            self.status.value = f"<b>{type(exc).__name__}</b>: {exc}"
+            return None
+        finally:
+            self.button.disabled = False
+        self.output.clear_output(wait=True)
+        with self.output:
+            groups = [t for t in self.result.tasks if not self.result.by_category(t).empty]
+            fig, axes = plt.subplots(1, 1 + len(groups[:1]), figsize=(14 if groups else 7, 5), squeeze=False)
+            figures.tasks(self.result, ax=axes[0][0])
+            if groups:
+                figures.by_category(self.result, groups[0], ax=axes[0][1])
+            fig.tight_layout()
+            display(fig)
+            plt.close(fig)
+            display(self.result.df.round(3))
+        self.figure = fig
+        self.status.value = f"done: {run_dir}"
+        return self.result
+
+    def _ipython_display_(self):
+        display(self.widget)
+
+
+def panel(srv, **kwargs) -> AccuracyPanel:
+    """Build an :class:`AccuracyPanel`; display ``panel.widget`` (or just the panel in a notebook cell)."""
+    return AccuracyPanel(srv, **kwargs)

@@ -1,0 +1,27 @@
+"""papermill runs notebook 03 against the session server with a small limit."""
+
+import json
+
+
+def _outputs(path):
+    cells = json.loads(path.read_text())["cells"]
+    return "\n".join(
+        "".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+        for c in cells if c["cell_type"] == "code" for o in c.get("outputs", [])
+    )
+
+
+def test_notebook_03(execute, server, tmp_path):
+    out = execute("03_accuracy.ipynb", LIMIT=1, FAQ_LIMIT=4)
+    text = _outputs(out)
+    results = tmp_path / "results"
+    data = json.loads((results / "result.json").read_text())
+    assert data["layer"] == "accuracy" and data["tasks"] == ["mmlu_pro_mc", "faq_mc"]
+    assert data["params"]["limit"] == {"mmlu_pro_mc": 1, "faq_mc": 4}
+    assert "attached to stories260k" in text
+    assert "too few questions" in text  # the honest reading of 1 question per category
+    assert (results / "faq-edit" / "run" / "result.json").exists()  # the edited FAQ ran
+    assert "Cached requests: 16, Requests remaining: 196" in text  # 4 FAQ rows x 4 options reused from the main run
+    assert "column 'answer': index 7 is outside the 4 choices" in text
+    assert "RUN_CHAT is False" in text
+    assert server.healthy()
