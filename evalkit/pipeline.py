@@ -1,0 +1,251 @@
+"""The main job: ``evalkit run`` executes every notebook of the pyramid against one server, then gates.
+
+One run folder per run (``runs/<time>-<profile>/``): ``run.json`` (what ran, each notebook's status and time),
+``notebooks/`` (the executed notebooks), one folder per layer with its tool outputs and ``result.json``, then
+the scorecard, the gate files and ``report.html``. A notebook that fails is recorded and the others still
+run; ``evalkit run --resume RUN`` reruns only what did not finish. Parameters come from a named profile in
+``profiles.yaml`` (``quick``: minutes on a CPU; ``full``: the workshop on an L4). One run at a time per project.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+
+from evalkit.errors import ConfigError, EvalkitError, RunNotFoundError
+from evalkit.runs import new_run_dir, resolve_run_dir, run_lock
+from evalkit.settings import get_settings
+
+# notebook -> the folder of the run it writes into ("" = the run folder itself)
+NOTEBOOKS: dict[str, str] = {
+    "00_serve": "serve",
+    "01_performance": "performance",
+    "02_format": "format",
+    "03_accuracy": "accuracy",
+    "04_safety": "safety",
+    "05_ci": "",
+}
+RUN_FILE = "run.json"
+
+
+def notebooks_dir() -> Path:
+    return get_settings().project_dir / "notebooks"
+
+
+def load_profiles(path: Path | None = None) -> dict:
+    path = path or get_settings().project_dir / "profiles.yaml"
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"Cannot read profiles from {path}: {exc}", fix="restore profiles.yaml.") from None
+
+
+def profile_parameters(profile: str, profiles: dict | None = None) -> dict:
+    """``{notebook: {PARAM: value}}`` of a named profile, checked against each notebook's parameters cell."""
+    import papermill
+
+    profiles = profiles if profiles is not None else load_profiles()
+    if profile not in profiles:
+        raise ConfigError(f"Unknown profile {profile!r}.", fix=f"use one of: {', '.join(profiles)}.")
+    spec = profiles[profile] or {}
+    params = {}
+    for name, values in (spec.get("notebooks") or {}).items():
+        if name not in NOTEBOOKS:
+            raise ConfigError(f"profiles.yaml, profile {profile}: unknown notebook {name!r}.",
+                              fix=f"use one of: {', '.join(NOTEBOOKS)}.")
+        known = set(papermill.inspect_notebook(str(notebooks_dir() / f"{name}.ipynb")))
+        unknown = set(values or {}) - known
+        if unknown:
+            raise ConfigError(f"profiles.yaml, profile {profile}, notebook {name}: unknown parameter(s) "
+                              f"{', '.join(sorted(unknown))}.", fix=f"valid: {', '.join(sorted(known))}.")
+        params[name] = dict(values or {})
+    return params
+
+
+class RunState:
+    """run.json: the run's profile, model, server and the status of each notebook."""
+
+    def __init__(self, folder: Path, data: dict):
+        self.folder = folder
+        self.data = data
+
+    @classmethod
+    def load(cls, folder: Path) -> RunState:
+        path = folder / RUN_FILE
+        if not path.exists():
+            raise RunNotFoundError(f"{folder} has no {RUN_FILE}: it was not made by `evalkit run`.",
+                                   fix="pass a folder that `evalkit run` created (see runs/).")
+        return cls(folder, json.loads(path.read_text()))
+
+    def save(self) -> None:
+        (self.folder / RUN_FILE).write_text(json.dumps(self.data, indent=2))
+
+    def status(self, notebook: str) -> str:
+        return self.data["notebooks"].get(notebook, {}).get("status", "pending")
+
+    def mark(self, notebook: str, **fields) -> None:
+        self.data["notebooks"].setdefault(notebook, {}).update(fields)
+        self.save()
+
+
+def execute_notebook(name: str, out_dir: Path, parameters: dict, echo: bool = True) -> dict:
+    """Run one notebook with papermill; return its status record (never raises for a failing cell)."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    source = notebooks_dir() / f"{name}.ipynb"
+    output = out_dir / f"{name}.ipynb"
+    start = time.monotonic()
+    record = {"output": str(output), "parameters": parameters, "started": datetime.now().isoformat(timespec="seconds")}
+    try:
+        papermill.execute_notebook(
+            str(source), str(output), parameters=parameters, kernel_name="python3", cwd=str(notebooks_dir()),
+            progress_bar=False, log_output=False, request_save_on_cell_execute=True,
+        )
+        record.update(status="ok")
+    except PapermillExecutionError as exc:
+        message = f"cell {exc.cell_index}: {exc.ename}: {exc.evalue}".strip()
+        record.update(status="failed", error=message[:2000])
+    except Exception as exc:  # a kernel that died, a notebook that could not be read
+        record.update(status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+    record["duration_s"] = round(time.monotonic() - start, 1)
+    if echo:
+        extra = f" ({record['error'].splitlines()[0]})" if record["status"] == "failed" else ""
+        print(f"[evalkit] {name}: {record['status']} in {record['duration_s']} s{extra}", flush=True)
+    return record
+
+
+def run(
+    profile: str = "quick",
+    *,
+    model: str | None = None,
+    base_url: str | None = None,
+    resume: str | Path | None = None,
+    only: list[str] | None = None,
+    thresholds: str | Path | None = None,
+    echo: bool = True,
+) -> Path:
+    """Run the pyramid's notebooks in order against one server, then scorecard, gates and report.
+
+    Args:
+        profile: a profile name from profiles.yaml.
+        model: model preset/folder/hub id (default: the profile's, then settings.model).
+        base_url: attach to this endpoint instead of starting vLLM.
+        resume: a run folder to continue: only notebooks that did not finish run again.
+        only: run just these notebooks (names like "01_performance").
+        thresholds: thresholds file for the gates (default: thresholds.yaml).
+        echo: print progress.
+
+    Returns:
+        The run folder.
+    """
+    from evalkit.serve import serve
+
+    settings = get_settings()
+    profiles = load_profiles()
+    if resume:
+        folder = resolve_run_dir(resume)
+        state = RunState.load(folder)
+        profile = state.data["profile"]
+    if profile not in profiles:
+        raise ConfigError(f"Unknown profile {profile!r}.", fix=f"use one of: {', '.join(profiles)}.")
+    params = profile_parameters(profile, profiles)
+    if only:
+        unknown = [n for n in only if n not in NOTEBOOKS]
+        if unknown:
+            raise ConfigError(f"Unknown notebook(s): {', '.join(unknown)}.", fix=f"use: {', '.join(NOTEBOOKS)}.")
+    with run_lock(settings.runs_dir, "evalkit run"):
+        if not resume:
+            folder = new_run_dir(profile)
+            state = RunState(folder, {
+                "run_id": folder.name, "profile": profile, "model": model or profiles[profile].get("model")
+                or settings.model, "base_url": base_url, "created": datetime.now().isoformat(timespec="seconds"),
+                "notebooks": {},
+            })
+            state.save()
+        model = model or state.data["model"]
+        if echo:
+            print(f"[evalkit] run folder: {folder}", flush=True)
+        todo = [n for n in NOTEBOOKS if (not only or n in only) and state.status(n) != "ok"]
+        srv = serve(model, base_url=base_url or state.data.get("base_url"), echo=echo)
+        started = time.monotonic()
+        try:
+            state.data["server"] = {"base_url": srv.base_url, "model": srv.model, "started_here": srv.started,
+                                    "ready_s": srv.info.ready_s}
+            state.save()
+            (folder / "notebooks").mkdir(exist_ok=True)
+            for name in todo:
+                if not srv.healthy():
+                    state.mark(name, status="skipped", error=srv.problem() or "server not answering")
+                    continue
+                sub = NOTEBOOKS[name]
+                run_dir = folder / sub if sub else folder
+                values = {"MODEL": srv.model, "BASE_URL": srv.base_url, "RUN_DIR": str(run_dir),
+                          **params.get(name, {})}
+                state.mark(name, status="running")
+                state.mark(name, **execute_notebook(name, folder / "notebooks", values, echo))
+        except KeyboardInterrupt:
+            for name in todo:
+                if state.status(name) == "running":
+                    state.mark(name, status="interrupted")
+            raise
+        finally:
+            srv.stop()
+            state.data["duration_s"] = round(state.data.get("duration_s", 0) + time.monotonic() - started, 1)
+            state.save()
+        finish(folder, thresholds, echo)
+    return folder
+
+
+def finish(folder: Path, thresholds=None, echo: bool = True) -> None:
+    """Scorecard, gates and report of a run folder (whatever results it holds)."""
+    from evalkit.report import write_report
+    from evalkit.scorecard import gate
+
+    state = RunState.load(folder)
+    try:
+        card = gate(folder, thresholds, out_dir=folder)
+        state.data["gates_passed"] = card.passed
+    except EvalkitError as exc:
+        state.data["gates_passed"] = False
+        state.data["gate_error"] = str(exc)
+        card = None
+    state.save()
+    report = write_report(folder, card)
+    if echo:
+        failed = [n for n, r in state.data["notebooks"].items() if r.get("status") != "ok"]
+        print(f"[evalkit] notebooks: {len(state.data['notebooks']) - len(failed)} ok"
+              + (f", not ok: {', '.join(failed)}" if failed else ""), flush=True)
+        if card is not None:
+            print(f"[evalkit] gates: {'PASSED' if card.passed else 'FAILED'} "
+                  f"({int(card.gates()['passed'].sum())}/{len(card.gates())})", flush=True)
+        print(f"[evalkit] report: {report}\n[evalkit] results: {folder}", flush=True)
+
+
+def exit_code(folder: Path) -> int:
+    """0 when every notebook finished and every gate passed; 1 when a gate failed; 3 when a notebook failed."""
+    state = RunState.load(folder)
+    if any(r.get("status") != "ok" for r in state.data["notebooks"].values()):
+        return 3
+    return 0 if state.data.get("gates_passed") else 1
+
+
+def _cmd_run(args) -> int:
+    folder = run(args.profile, model=args.model, base_url=args.base_url, resume=args.resume,
+                 only=args.only.split(",") if args.only else None, thresholds=args.thresholds)
+    return exit_code(folder)
+
+
+def register_cli(sub) -> None:
+    p = sub.add_parser("run", help="run every notebook of the pyramid, then scorecard, gates and report")
+    p.add_argument("--profile", default="quick", help="profile in profiles.yaml (quick, full)")
+    p.add_argument("--model", default=None, help="model preset/folder/hub id (default: the profile's)")
+    p.add_argument("--base-url", default=None, help="attach to this OpenAI-compatible endpoint")
+    p.add_argument("--resume", default=None, metavar="RUN", help="rerun only what did not finish in RUN")
+    p.add_argument("--only", default=None, help="comma-separated notebooks, e.g. 01_performance,03_accuracy")
+    p.add_argument("--thresholds", default=None, help="thresholds YAML (default: thresholds.yaml)")
+    p.set_defaults(func=_cmd_run)
