@@ -45,7 +45,7 @@ lint: setup
 	$(VENV)/bin/ruff check evalkit tests benchmarks scripts
 
 bench: setup
-	$(PY) benchmarks/run_all.py
+	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
 
 stop:
 	@$(VENV)/bin/evalkit stop

@@ -4,7 +4,7 @@ This module is the whole public surface a notebook needs; the submodules own one
 (serve, perf, fmt, accuracy, safety, scorecard) and are re-exported here once.
 """
 
-from evalkit import accuracy, fmt, plots, widgets
+from evalkit import accuracy, fmt, perf, plots, widgets
 from evalkit.accuracy import AccuracyResult, task_from_table
 from evalkit.envreport import env_report, env_table
 from evalkit.errors import (
@@ -24,6 +24,7 @@ from evalkit.errors import (
 )
 from evalkit.fmt import FormatResult, check_format
 from evalkit.models import PRESETS, ModelPreset, estimate_memory, get_preset, presets_table
+from evalkit.perf import PRICES, SLO, PerfResult, TokenGridResult, knee, slo_capacity, sweep, token_grid
 from evalkit.runs import LayerResult, Metric, new_run_dir
 from evalkit.safety import SafetyResult, check_safety, checks_from_file, find_refusal
 from evalkit.scorecard import Scorecard, apply_thresholds, compare, gate, load_thresholds
@@ -38,6 +39,10 @@ __version__ = "0.1.0"
 __all__ = [
     "AccuracyResult",
     "PRESETS",
+    "PRICES",
+    "PerfResult",
+    "SLO",
+    "TokenGridResult",
     "ConfigError",
     "ContextLengthError",
     "EvalkitError",
@@ -71,8 +76,10 @@ __all__ = [
     "gate",
     "get_preset",
     "get_settings",
+    "knee",
     "load_thresholds",
     "new_run_dir",
+    "perf",
     "plots",
     "presets_table",
     "check_format",
@@ -82,7 +89,10 @@ __all__ = [
     "scorecard_junit",
     "scorecard_markdown",
     "serve",
+    "slo_capacity",
     "stop_servers",
+    "sweep",
     "task_from_table",
+    "token_grid",
     "widgets",
 ]

@@ -24,12 +24,12 @@ from evalkit.errors import ConfigError, RunNotFoundError
 from evalkit.runs import RESULT_FILE, LayerResult, resolve_run_dir
 from evalkit.settings import get_settings
 
-# bottom-up order of the pyramid; value = the module that owns the layer
+# bottom-up order of the pyramid; value = "module:result class" of the layer (the module lists METRICS)
 LAYERS: dict[str, str] = {
-    "performance": "evalkit.perf",
-    "format": "evalkit.fmt",
-    "accuracy": "evalkit.accuracy",
-    "safety": "evalkit.safety",
+    "performance": "evalkit.perf:PerfResult",
+    "format": "evalkit.fmt:FormatResult",
+    "accuracy": "evalkit.accuracy:AccuracyResult",
+    "safety": "evalkit.safety:SafetyResult",
 }
 SCORECARD_JSON, SCORECARD_CSV = "scorecard.json", "scorecard.csv"
 JUNIT_FILE, SUMMARY_FILE = "gates.junit.xml", "summary.md"
@@ -43,18 +43,15 @@ def result_class(layer: str) -> type[LayerResult]:
     """The LayerResult subclass that owns ``layer``."""
     if layer not in LAYERS:
         raise ConfigError(f"Unknown layer {layer!r}.", fix=f"use one of: {', '.join(LAYERS)}.")
-    module = importlib.import_module(LAYERS[layer])
-    for value in vars(module).values():
-        if isinstance(value, type) and issubclass(value, LayerResult) and value.layer == layer:
-            return value
-    raise ConfigError(f"{LAYERS[layer]} defines no result class for layer {layer!r}.")  # pragma: no cover
+    module, name = LAYERS[layer].split(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def metric_catalog() -> dict[str, dict[str, dict]]:
     """Every metric each layer can report: ``{layer: {metric: {"unit", "direction", "doc"}}}``."""
     catalog = {}
-    for layer, module_name in LAYERS.items():
-        module = importlib.import_module(module_name)
+    for layer, target in LAYERS.items():
+        module = importlib.import_module(target.split(":")[0])
         catalog[layer] = dict(getattr(module, "METRICS", {}))
     return catalog
 

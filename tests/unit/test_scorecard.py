@@ -50,7 +50,7 @@ def fake_layers(monkeypatch):
         module.Result = cls
         module.METRICS = {m: {} for m in CATALOG[cls.layer]}
         monkeypatch.setitem(sys.modules, name, module)
-    monkeypatch.setattr(scorecard, "LAYERS", {"performance": "fake_perf", "safety": "fake_safety"})
+    monkeypatch.setattr(scorecard, "LAYERS", {"performance": "fake_perf:Result", "safety": "fake_safety:Result"})
 
 
 def make_run(root, name, tps=100.0, ttft=50.0, refusal=0.0):

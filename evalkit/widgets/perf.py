@@ -1,0 +1,135 @@
+"""The interactive panel of notebook 01: choose token counts, model, profile and duration, run a sweep, redraw.
+
+The panel only arranges inputs and outputs: the run button calls :func:`evalkit.perf.sweep` (and
+:func:`evalkit.serve.serve` when another model is picked) and shows its table and figure. Its parts carry stable
+CSS classes so a browser test can find them: ``evalkit-perf-run`` (button), ``evalkit-perf-status``,
+``evalkit-perf-table`` (an HTML widget; the table inside it has class ``evalkit-perf-results``) and
+``evalkit-perf-plot`` (a PNG image).
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import time
+from pathlib import Path
+
+import ipywidgets as w
+from IPython.display import display
+
+from evalkit.errors import ConfigError, EvalkitError
+from evalkit.models import PRESETS
+from evalkit.perf import PROFILES, PerfResult, sweep
+from evalkit.plots.perf import throughput_latency
+from evalkit.runs import new_run_dir
+
+
+class SweepPanel:
+    """Widgets for one sweep at a time; each click runs into ``<run_dir>/run-NN`` and redraws table and plot.
+
+    Args:
+        srv: the server to measure (another model from the dropdown is served with ``serve(model)``).
+        run_dir: parent folder of the panel's runs (default: a new ``runs/<time>-perf-panel``).
+        prompt_tokens: initial prompt length.
+        output_tokens: initial output length.
+        profile: initial profile.
+        rates: initial rates or stream counts (used by concurrent, constant and poisson).
+        max_seconds: initial seconds per load.
+        slo: latency limits drawn on the plot.
+        **sweep_kwargs: more :func:`~evalkit.perf.sweep` arguments for every run (``max_concurrency``...).
+    """
+
+    def __init__(self, srv, run_dir: str | Path | None = None, *, prompt_tokens: int = 64, output_tokens: int = 32,
+                 profile: str = "concurrent", rates: str | list = "1,2,4", max_seconds: float = 3, slo=None,
+                 **sweep_kwargs):
+        self.srv = srv
+        self.servers = {srv.model: srv}
+        self.run_dir = Path(run_dir) if run_dir else None
+        self.slo = slo
+        self.sweep_kwargs = sweep_kwargs
+        self.result: PerfResult | None = None
+        self.runs = 0
+        limit = (srv.max_model_len or 4096) - 1
+        style = {"description_width": "130px"}
+        self.prompt_tokens = w.IntSlider(prompt_tokens, min=1, max=limit, description="prompt tokens", style=style)
+        self.output_tokens = w.IntSlider(output_tokens, min=1, max=limit, description="output tokens", style=style)
+        models = list(dict.fromkeys([srv.model, *PRESETS]))
+        self.model = w.Dropdown(options=models, value=srv.model, description="model", style=style)
+        self.profile = w.Dropdown(options=list(PROFILES), value=profile, description="profile", style=style)
+        rates = ",".join(str(r) for r in rates) if isinstance(rates, (list, tuple)) else str(rates or "")
+        self.rates = w.Text(rates, description="rates / streams", style=style,
+                            placeholder="e.g. 1,2,4 (concurrent, constant, poisson)")
+        self.max_seconds = w.FloatSlider(max_seconds, min=1, max=60, step=1, description="seconds per load",
+                                         style=style)
+        self.button = w.Button(description="Run sweep", button_style="primary", icon="play")
+        self.button.add_class("evalkit-perf-run")
+        self.button.on_click(self.run)
+        self.status = w.HTML("Set the values and press <b>Run sweep</b>.")
+        self.status.add_class("evalkit-perf-status")
+        self.log = w.Output(layout={"max_height": "160px", "overflow": "auto", "border": "1px solid #ddd"})
+        self.log.add_class("evalkit-perf-log")
+        self.table = w.HTML()
+        self.table.add_class("evalkit-perf-table")
+        self.plot = w.Image(format="png", layout={"max_width": "900px"})
+        self.plot.add_class("evalkit-perf-plot")
+        controls = w.VBox([self.model, self.profile, self.rates, self.prompt_tokens, self.output_tokens,
+                           self.max_seconds, self.button])
+        self.widget = w.VBox([controls, self.status, self.log, self.table, self.plot])
+
+    def _ipython_display_(self):
+        display(self.widget)
+
+    def _server(self):
+        name = self.model.value
+        if name not in self.servers:
+            from evalkit.serve import serve
+
+            self.servers[name] = serve(name)
+        return self.servers[name]
+
+    def _rates(self):
+        text = self.rates.value.replace(";", ",")
+        if self.profile.value not in ("concurrent", "constant", "poisson") or not text.strip():
+            return None
+        try:
+            values = [float(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise ConfigError(f"rates {text!r} are not numbers separated by commas.", fix="type e.g. 1,2,4.") from None
+        return [int(v) if v.is_integer() else v for v in values]
+
+    def run(self, _button=None) -> PerfResult | None:
+        """Run a sweep with the current values and redraw; errors show in the status line, not as exceptions."""
+        self.button.disabled = True
+        self.status.value = "Running GuideLLM... (progress below)"
+        self.log.clear_output()
+        started = time.monotonic()
+        try:
+            with self.log:
+                if self.run_dir is None:
+                    self.run_dir = new_run_dir("perf-panel")
+                folder = self.run_dir / f"run-{self.runs + 1:02d}"
+                result = sweep(self._server(), profile=self.profile.value, rates=self._rates(),
+                               prompt_tokens=self.prompt_tokens.value, output_tokens=self.output_tokens.value,
+                               max_seconds=self.max_seconds.value, slo=self.slo, run_dir=folder, html=False,
+                               **self.sweep_kwargs)
+        except EvalkitError as exc:
+            message = html.escape(str(exc)).replace("\n", "<br>")
+            self.status.value = f"<span style='color:crimson'><b>{type(exc).__name__}</b>: {message}</span>"
+            return None
+        finally:
+            self.button.disabled = False
+        self.runs += 1
+        self.result = result
+        self.table.value = result.table().round(2).to_html(classes="evalkit-perf-results")
+        png = io.BytesIO()
+        throughput_latency(result, slo=self.slo).savefig(png, format="png", dpi=90)
+        self.plot.value = png.getvalue()
+        self.status.value = (f"Run {self.runs}: {result.model}, {self.prompt_tokens.value} prompt + "
+                             f"{self.output_tokens.value} output tokens, {len(result.benchmarks)} benchmark(s) in "
+                             f"{time.monotonic() - started:.0f} s; files in {result.path}")
+        return result
+
+
+def sweep_panel(srv, run_dir: str | Path | None = None, **kwargs) -> SweepPanel:
+    """Build a :class:`SweepPanel` (displays itself as a notebook cell's value)."""
+    return SweepPanel(srv, run_dir, **kwargs)

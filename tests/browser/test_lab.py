@@ -1,0 +1,120 @@
+"""JupyterLab in headless Chromium: run notebook 01, change a widget, rerun the panel, see the table change.
+
+The notebook gets the session server's parameters the way papermill would inject them (a cell after the
+`parameters` cell), is opened in a real JupyterLab, and is driven through the page like a learner would.
+A screenshot is saved in the test's output folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+from papermill.parameterize import parameterize_notebook
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """A JupyterLab server on a free port serving a temp folder; yields (base URL, token, folder)."""
+    root = tmp_path / "lab"
+    root.mkdir()
+    port, token = _free_port(), "evalkit-browser-test"
+    command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}", "--ip=127.0.0.1",
+               f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+               "--LabApp.news_url=", "--ServerApp.disable_check_xsrf=False"]
+    log = open(tmp_path / "lab.log", "w")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                               env=dict(os.environ, JUPYTER_PLATFORM_DIRS="1"))
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
+            break
+        except OSError:
+            assert process.poll() is None, (tmp_path / "lab.log").read_text()[-2000:]
+            assert time.monotonic() < deadline, "JupyterLab did not start in 120 s"
+            time.sleep(0.5)
+    yield url, token, root
+    os.killpg(process.pid, 15)
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, 9)
+    log.close()
+
+
+def test_notebook_01_widget_rerun(lab, server, tmp_path):
+    from playwright import sync_api as playwright
+
+    url, token, root = lab
+    nb = nbformat.read(NOTEBOOKS / "01_performance.ipynb", as_version=4)
+    for cell in nb.cells:
+        cell.metadata.setdefault("tags", [])
+    nb.metadata.setdefault("papermill", {})
+    params = {"MODEL": server.model, "BASE_URL": server.base_url, "RUN_DIR": str(tmp_path / "results"),
+              "SWEEP_SIZE": 3, "MAX_SECONDS": 2.0, "GRID_PROMPT_TOKENS": [32], "GRID_OUTPUT_TOKENS": [16],
+              "GRID_REQUESTS": 1, "PANEL_SECONDS": 1.0}
+    nb = parameterize_notebook(nb, params, report_mode=False)
+    nbformat.write(nb, root / "01_performance.ipynb")
+
+    shot = Path(os.environ.get("EVALKIT_BROWSER_ARTIFACTS", tmp_path)) / "notebook01-panel.png"
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            page.goto(f"{url}/lab/tree/01_performance.ipynb?token={token}")
+            page.wait_for_selector(".jp-Notebook", timeout=120_000)
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+            page.click(".lm-MenuBar-itemLabel:text-is('Run')", timeout=30_000)
+            page.click(".lm-Menu-itemLabel:text-is('Run All Cells')", timeout=30_000)
+            page.wait_for_timeout(2000)
+            if page.locator(".jp-Dialog .jp-mod-accept").count():  # JupyterLab may ask which kernel to start
+                page.click(".jp-Dialog .jp-mod-accept")
+            run = page.wait_for_selector(".evalkit-perf-run", timeout=600_000)
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=600_000)
+
+            def results_text(previous: str | None) -> str:
+                run.click()
+                page.wait_for_function(
+                    """(prev) => { const t = document.querySelector('.evalkit-perf-table .evalkit-perf-results');
+                                   return t && t.innerText !== prev; }""",
+                    arg=previous or "", timeout=600_000)
+                return page.inner_text(".evalkit-perf-table .evalkit-perf-results")
+
+            first = results_text(None)
+            slider = page.locator(".widget-slider", has_text="output tokens")
+            readout = slider.locator(".widget-readout")
+            readout.click()
+            page.keyboard.press("Control+A")
+            page.keyboard.type("7")
+            page.keyboard.press("Enter")
+            second = results_text(first)
+            page.screenshot(path=str(shot), full_page=False)
+        except Exception:
+            page.screenshot(path=str(shot.with_name("notebook01-failure.png")), full_page=False)
+            raise
+        finally:
+            browser.close()
+    assert first != second
+    assert shot.exists() and shot.stat().st_size > 10_000

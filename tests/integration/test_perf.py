@@ -1,0 +1,78 @@
+"""Real GuideLLM runs against the session's vLLM server.
+
+A tiny sweep, the exact context limit, the CLI, the token grid and the panel's run button.
+"""
+
+import json
+import subprocess
+import sys
+
+from evalkit import perf
+from evalkit.widgets.perf import SweepPanel
+
+
+def test_tiny_concurrent_sweep(server, run_dir, monkeypatch):
+    monkeypatch.chdir(run_dir.parent)  # a relative folder: GuideLLM runs inside it and must still write there
+    result = perf.sweep(server, profile="concurrent", rates=[1, 2], max_requests=4, max_seconds=60, prompt_tokens=48,
+                        output_tokens=16, slo={"ttft_p99_ms": 10000, "itl_p99_ms": 1000}, run_dir=run_dir.name)
+    for name in ("benchmarks.json", "benchmarks.html", "guidellm.log", "result.json"):
+        assert (run_dir / name).exists(), name
+    df = result.df
+    assert list(df["benchmark"]) == ["concurrent@1", "concurrent@2"]
+    assert (df["successful"] > 0).all() and (df["errored"] == 0).all()
+    assert (df["output_tokens_mean"] == 16).all() and (df["prompt_tokens_mean"] == 48).all()
+    assert (df["ttft_p50_ms"] > 0).all() and (df["requests_per_s"] > 0).all()
+    assert result.tool_versions["guidellm"] == "0.8.1" and result.complete
+    again = perf.PerfResult.load(run_dir)
+    assert again.benchmarks == result.benchmarks
+    assert perf.slo_capacity(again).met  # limits a healthy server keeps even on a busy CPU
+
+
+def test_prompt_plus_output_exactly_at_the_context_is_served(server, run_dir):
+    limit = server.max_model_len
+    result = perf.sweep(server, profile="synchronous", prompt_tokens=limit - 8, output_tokens=8, max_requests=1,
+                        max_seconds=60, html=False, run_dir=run_dir, echo=False)
+    row = result.df.iloc[0]
+    assert row["successful"] == 1 and row["errored"] == 0 and row["prompt_tokens_mean"] == limit - 8
+
+
+def test_cli(server, run_dir):
+    proc = subprocess.run(
+        [sys.executable, "-m", "evalkit.cli", "perf", "--profile", "constant", "--rate", "2", "--max-requests", "4",
+         "--max-seconds", "60", "--prompt-tokens", "32", "--output-tokens", "8", "--run-dir", str(run_dir),
+         "--base-url", server.base_url,
+         "--ttft-p99-ms", "10000", "--accelerator", "CPU-2vCPU", "--quiet"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "constant@2.00" in proc.stdout and "Measured capacity" in proc.stdout
+    saved = json.loads((run_dir / "result.json").read_text())
+    assert saved["profile"] == "constant" and saved["accelerator"] == "CPU-2vCPU"
+    bad = subprocess.run([sys.executable, "-m", "evalkit.cli", "perf", "--prompt-tokens", "600", "--base-url",
+                          server.base_url], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "ContextLengthError" in bad.stderr and "512" in bad.stderr
+
+
+def test_token_grid(server, run_dir):
+    grid = perf.token_grid(server, [16], [8, 24], max_requests=2, run_dir=run_dir, echo=False)
+    table = grid.pivot("output_tokens_mean")
+    assert table.shape == (1, 2) and list(table.loc[16]) == [8, 24]
+    assert (run_dir / "p16_o24" / "benchmarks.json").exists() and (run_dir / "result.json").exists()
+
+
+def test_panel_button_runs_a_sweep_and_redraws(server, run_dir):
+    panel = SweepPanel(server, run_dir, profile="synchronous", max_seconds=60, prompt_tokens=16, output_tokens=8,
+                       max_requests=3)  # a count, not a short duration: a busy shared CPU can stall a few seconds
+    panel.button.click()
+    assert panel.result is not None, panel.status.value
+    first = panel.table.value
+    assert "evalkit-perf-results" in first and "synchronous" in first
+    assert bytes(panel.plot.value).startswith(b"\x89PNG") and "Run 1" in panel.status.value
+    panel.output_tokens.value = 24
+    panel.button.click()
+    assert panel.result.df["output_tokens_mean"].iloc[0] == 24 and "Run 2" in panel.status.value
+    assert panel.table.value != first
+    assert (run_dir / "run-02" / "result.json").exists()
+    panel.rates.value = "1,x"
+    panel.profile.value = "concurrent"
+    assert panel.run() is None and "ConfigError" in panel.status.value  # shown, not raised

@@ -1,0 +1,360 @@
+"""GuideLLM's report, evalkit's command, the checks before a run, and failures during one.
+
+The report is a real sweep's (tests/fixtures/guidellm, made by scripts/make_perf_fixture.py); the command is
+checked by GuideLLM's own parser; a fake guidellm executable and a fake server stand in only for failure paths.
+"""
+
+import gzip
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from evalkit import errors, perf
+from evalkit.perf_analysis import knee, slo_capacity
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "guidellm" / "sweep.json.gz"
+
+
+@pytest.fixture(scope="module")
+def raw() -> dict:
+    return json.loads(gzip.decompress(FIXTURE.read_bytes()))
+
+
+@pytest.fixture
+def report(tmp_path, raw) -> Path:
+    path = tmp_path / "benchmarks.json"
+    path.write_text(json.dumps(raw))
+    return path
+
+
+@pytest.fixture
+def result(report) -> perf.PerfResult:
+    rows, meta = perf.parse_report(report)
+    return perf.PerfResult(run_dir=str(report.parent), model="stories260k", profile="sweep", benchmarks=rows,
+                           tool_versions={"guidellm": meta["guidellm_version"]}, warnings=meta["warnings"])
+
+
+# ---------------------------------------------------------------- parsing the real report
+
+
+def test_fixture_is_a_real_guidellm_sweep(raw):
+    assert raw["metadata"]["guidellm_version"] == "0.8.1"
+    assert raw["config"]["spec"]["profile"]["kind"] == "sweep"
+    assert len(raw["benchmarks"]) == 4
+
+
+def test_one_row_per_benchmark_with_the_report_numbers(report, raw):
+    rows, meta = perf.parse_report(report)
+    assert meta["version"] == 2 and len(rows) == len(raw["benchmarks"])
+    for row, bench in zip(rows, raw["benchmarks"], strict=True):
+        m = bench["metrics"]
+        assert row["strategy"] == bench["config"]["strategy"]["type_"]
+        assert row["successful"] == m["request_totals"]["successful"] > 0
+        assert row["errored"] == m["request_totals"]["errored"]
+        assert row["incomplete"] == m["request_totals"]["incomplete"]
+        assert row["requests_per_s"] == m["requests_per_second"]["successful"]["mean"]
+        assert row["output_tokens_per_s"] == m["output_tokens_per_second"]["successful"]["mean"]
+        assert row["total_tokens_per_s"] == m["tokens_per_second"]["successful"]["mean"]
+        ttft = m["time_to_first_token_ms"]["successful"]
+        assert (row["ttft_mean_ms"], row["ttft_p50_ms"], row["ttft_p90_ms"], row["ttft_p99_ms"]) == (
+            ttft["mean"], ttft["percentiles"]["p50"], ttft["percentiles"]["p90"], ttft["percentiles"]["p99"])
+        assert row["itl_p99_ms"] == m["inter_token_latency_ms"]["successful"]["percentiles"]["p99"]
+        assert row["tpot_p50_ms"] == m["time_per_output_token_ms"]["successful"]["percentiles"]["p50"]
+        assert row["latency_p99_s"] == m["request_latency"]["successful"]["percentiles"]["p99"]
+        assert row["output_tokens_mean"] == 32 and row["prompt_tokens_mean"] == 64  # the requested token counts
+
+
+def test_labels_and_load_order(result):
+    df = result.df.sort_values("load_order")
+    labels = list(df["benchmark"])
+    assert labels[0] == "synchronous" and labels[-1] == "throughput@8"
+    assert all(label.startswith("constant@") for label in labels[1:-1])
+    rates = df["rate"].iloc[1:-1]
+    assert rates.is_monotonic_increasing and rates.notna().all()
+    assert df["concurrency"].iloc[0] == 1 and df["concurrency"].iloc[-1] == 8
+
+
+def test_a_load_without_completed_requests_has_no_numbers(tmp_path, raw):
+    broken = json.loads(json.dumps(raw))
+    broken["benchmarks"][0]["metrics"]["request_totals"].update(successful=0, incomplete=3)
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(broken))
+    rows, _ = perf.parse_report(path)
+    assert rows[0]["successful"] == 0
+    assert rows[0]["requests_per_s"] is None and rows[0]["ttft_p99_ms"] is None  # not GuideLLM's zeros
+
+
+def test_reports_that_are_not_guidellm_08(tmp_path):
+    (tmp_path / "other.json").write_text(json.dumps({"metadata": {"version": 1}, "benchmarks": []}))
+    with pytest.raises(errors.ToolError, match="not a GuideLLM 0.8 report"):
+        perf.parse_report(tmp_path / "other.json")
+    with pytest.raises(errors.ToolError, match="Cannot read"):
+        perf.parse_report(tmp_path / "missing.json")
+    (tmp_path / "odd.json").write_text(json.dumps({"metadata": {"version": 2}, "benchmarks": [{"config": {}}]}))
+    with pytest.raises(errors.ToolError, match="lacks an expected field"):
+        perf.parse_report(tmp_path / "odd.json")
+
+
+def test_result_saves_and_loads(result):
+    result.slo = {"ttft_p99_ms": 500.0, "itl_p99_ms": 50.0, "max_error_rate": 0.0}
+    path = result.save()
+    again = perf.PerfResult.load(path.parent)
+    pd.testing.assert_frame_equal(again.df, result.df)
+    assert again.slo == result.slo and perf.PerfResult.layer == "performance"
+    assert list(again.table().columns)[:2] == ["requests_per_s", "output_tokens_per_s"]
+
+
+def test_metrics_names_units_directions(result):
+    base = {m.metric: m for m in result.metrics()}
+    assert {name: (m.unit, m.direction) for name, m in base.items()} == {
+        "max_output_tokens_per_s": ("tok/s", "higher"),
+        "max_requests_per_s": ("req/s", "higher"),
+        "ttft_p99_ms_at_lowest_load": ("ms", "lower"),
+        "itl_p99_ms_at_lowest_load": ("ms", "lower"),
+        "request_latency_p99_s_at_lowest_load": ("s", "lower"),
+        "error_rate": ("fraction", "lower"),
+    }
+    df = result.df
+    assert base["max_output_tokens_per_s"].value == df["output_tokens_per_s"].max()
+    sync = df[df["benchmark"] == "synchronous"].iloc[0]
+    assert base["ttft_p99_ms_at_lowest_load"].value == sync["ttft_p99_ms"]
+    assert base["error_rate"].value == 0.0 and all(m.layer == "performance" for m in base.values())
+
+    limit = float(df["ttft_p99_ms"].sort_values().iloc[1])  # the two lowest loads meet it
+    result.slo = {"ttft_p99_ms": limit}
+    result.price_per_hour = 0.36
+    extra = {m.metric: m for m in result.metrics()}
+    cap = slo_capacity(result)
+    assert extra["slo_capacity_requests_per_s"].value == cap.measured_requests_per_s
+    assert extra["slo_capacity_requests_per_s"].direction == "higher"
+    assert extra["cost_per_million_output_tokens_usd"].value == pytest.approx(
+        0.36 / (cap.measured_output_tokens_per_s * 3600) * 1e6)
+    assert extra["cost_per_million_output_tokens_usd"].direction == "lower"
+
+    result.slo = {"ttft_p99_ms": 1.0}  # no load is that fast: no capacity, no cost, and a note saying so
+    none = {m.metric: m for m in result.metrics()}
+    assert none["slo_capacity_requests_per_s"].value is None
+    assert none["cost_per_million_output_tokens_usd"].value is None
+    assert "No measured load meets the SLO" in none["slo_capacity_requests_per_s"].note
+
+
+def test_capacity_and_knee_on_the_real_sweep(result):
+    df = result.df.sort_values("load_order")
+    limit = (df["ttft_p99_ms"].iloc[1] + df["ttft_p99_ms"].iloc[2]) / 2
+    cap = slo_capacity(result, ttft_p99_ms=limit)
+    assert cap.met and cap.measured_benchmark == df["benchmark"].iloc[1]
+    low, high = df["requests_per_s"].iloc[1], df["requests_per_s"].iloc[2]
+    assert low < cap.interpolated_requests_per_s < high
+    assert not slo_capacity(result, ttft_p99_ms=df["ttft_p99_ms"].min() / 2).met
+    k = knee(result)
+    assert k.found == (k.benchmark is not None)
+
+
+# ---------------------------------------------------------------- the command
+
+
+class FakeServer:
+    """Stands in for a Server where no tool must reach it (checks before the start, failure paths)."""
+
+    model = "stories260k"
+    base_url = "http://127.0.0.1:9/v1"
+    root_url = "http://127.0.0.1:9"
+    tokenizer = "/nowhere/tokenizer"
+    max_model_len = 512
+
+    def __init__(self, problems=()):
+        self.problems = list(problems)
+
+    def problem(self):
+        return self.problems.pop(0) if self.problems else None
+
+
+def _params(**changes):
+    p = dict(profile="sweep", rates=None, prompt_tokens=64, output_tokens=32, prompt_tokens_stdev=0,
+             output_tokens_stdev=0, data=None, max_seconds=5, max_requests=None, endpoint="completions",
+             sweep_size=4, max_concurrency=None, workers=None, request_samples=0, html=True)
+    p.update(changes)
+    return perf._check_params(p, 512, "stories260k")
+
+
+def _parse_with_guidellm(command, monkeypatch):
+    import guidellm.entrypoints as entry
+    from guidellm.cli.run import run as guidellm_run
+
+    seen = {}
+
+    async def capture(args, progress, console):
+        seen["args"] = args
+
+    monkeypatch.setattr(entry, "benchmark_generative_text", capture)
+    guidellm_run.main(args=command[2:], standalone_mode=False)
+    return seen["args"]
+
+
+@pytest.mark.parametrize("profile, rates, expected", [
+    ("sweep", None, None), ("synchronous", None, None), ("throughput", None, None),
+    ("concurrent", [1, 2, 4], [[1], [2], [4]]), ("constant", [0.5, 2], [[0.5], [2.0]]), ("poisson", [3], [[3.0]]),
+])
+def test_guidellm_accepts_the_command(profile, rates, expected, tmp_path, monkeypatch):
+    p = _params(profile=profile, rates=rates, max_requests=20, prompt_tokens_stdev=8, endpoint="chat")
+    command = perf.build_command(p, target="http://127.0.0.1:8000", model="stories260k", tokenizer="/models/s",
+                                 run_dir=tmp_path)
+    assert command[1] == "run" and "--disable-progress" in command
+    args = _parse_with_guidellm(command, monkeypatch)
+    spec = args.spec
+    assert spec.profile.kind == profile
+    assert spec.backend.target == "http://127.0.0.1:8000" and spec.backend.request_format == "/v1/chat/completions"
+    assert spec.tokenizer.model == "/models/s"
+    data = spec.data[0]
+    assert (data.prompt_tokens, data.prompt_tokens_stdev, data.prompt_tokens_min, data.prompt_tokens_max) == (
+        64, 8, 40, 88)
+    assert data.output_tokens == 32 and data.output_tokens_stdev is None
+    assert {c.kind for c in spec.constraints} == {"max_duration", "max_requests"}
+    assert [str(o.path) for o in spec.outputs] == [str(tmp_path / "benchmarks.json"), str(tmp_path / "benchmarks.html")]
+    if expected:
+        field = "streams" if profile == "concurrent" else "rate"
+        assert [getattr(b.profile, field) for b in args.get_benchmarks()] == expected
+    if profile == "sweep":
+        assert (spec.profile.sweep_size, spec.profile.max_concurrency) == (4, 512)
+
+
+def test_prompts_file_command(tmp_path, monkeypatch):
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"prompt": "Once upon a time"}\n')
+    p = _params(profile="synchronous", data=str(prompts), output_tokens=16)
+    command = perf.build_command(p, target="http://h:1", model="m", tokenizer="t", run_dir=tmp_path)
+    spec = _parse_with_guidellm(command, monkeypatch).spec
+    assert spec.data[0].kind == "json_file" and str(spec.data[0].path) == str(prompts)
+    assert spec.backend.max_tokens == 16
+
+
+def test_values_that_need_json_form():
+    assert perf._kv(kind="huggingface_auto", model="/a,b/model") == '{"kind":"huggingface_auto","model":"/a,b/model"}'
+    assert perf._kv(kind="json", path="/runs/x/benchmarks.json") == "kind=json,path=/runs/x/benchmarks.json"
+
+
+# ---------------------------------------------------------------- checks before a run
+
+
+@pytest.mark.parametrize("changes, error, words", [
+    (dict(prompt_tokens=481), errors.ContextLengthError, ["481 prompt + 32 output", "max_model_len = 512"]),
+    (dict(prompt_tokens=430, prompt_tokens_stdev=20), errors.ContextLengthError, ["490 prompt", "3 standard dev"]),
+    (dict(profile="concurrent", rates=[1, 0]), errors.ConfigError, ["rates (stream count)=0", "> 0"]),
+    (dict(profile="concurrent", rates=[1.5]), errors.ConfigError, ["whole number"]),
+    (dict(profile="constant", rates=[-1]), errors.ConfigError, ["rates=-1"]),
+    (dict(profile="constant"), errors.ConfigError, ["needs rates"]),
+    (dict(profile="sweep", rates=[1]), errors.ConfigError, ["takes no rates"]),
+    (dict(profile="warp"), errors.ConfigError, ["Unknown profile", "sweep"]),
+    (dict(endpoint="embeddings"), errors.ConfigError, ["Unknown endpoint"]),
+    (dict(max_seconds=0), errors.ConfigError, ["max_seconds=0"]),
+    (dict(max_seconds=None), errors.ConfigError, ["Nothing would stop"]),
+    (dict(max_requests=-3), errors.ConfigError, ["max_requests=-3"]),
+    (dict(output_tokens=0), errors.ConfigError, ["output_tokens=0"]),
+    (dict(sweep_size=1), errors.ConfigError, ["at least 2"]),
+    (dict(data="/no/such/prompts.jsonl"), errors.ConfigError, ["does not exist"]),
+])
+def test_bad_parameters_are_refused_before_anything_starts(changes, error, words, tmp_path):
+    srv = FakeServer(problems=["must not be asked"])
+    with pytest.raises(error) as info:
+        perf.sweep(srv, run_dir=tmp_path / "never", echo=False, **{"max_seconds": 5, **changes})
+    for word in words:
+        assert word in str(info.value)
+    assert info.value.fix
+    assert not (tmp_path / "never").exists() and srv.problems  # no folder, no request
+
+
+def test_the_exact_context_fits():
+    assert _params(prompt_tokens=480, output_tokens=32)["prompt_tokens"] == 480  # 512 = the limit, accepted
+
+
+def test_token_grid_refuses_cells_beyond_the_context(tmp_path):
+    with pytest.raises(errors.ContextLengthError, match="256\\+300") as info:
+        perf.token_grid(FakeServer(), [16, 256], [8, 300], run_dir=tmp_path / "g", echo=False)
+    assert "max_model_len = 512" in str(info.value) and not (tmp_path / "g").exists()
+
+
+def test_a_target_that_does_not_answer(tmp_path):
+    srv = FakeServer(problems=["The server at http://127.0.0.1:9/v1 stopped answering."])
+    with pytest.raises(errors.ServerUnreachableError, match="GuideLLM was not started") as info:
+        perf.sweep(srv, run_dir=tmp_path / "never", echo=False)
+    assert "evalkit serve" in info.value.fix and not (tmp_path / "never").exists()
+
+
+# ---------------------------------------------------------------- failures during a run (fake guidellm)
+
+
+def fake_guidellm(tmp_path, monkeypatch, body: str) -> None:
+    script = tmp_path / "fake-guidellm"
+    script.write_text(f"#!{sys.executable}\nimport sys, time, pathlib, shutil\n" + textwrap.dedent(body))
+    script.chmod(0o755)
+    monkeypatch.setattr(perf, "guidellm_executable", lambda: str(script))
+
+
+def _json_path_code():
+    return ("args = sys.argv\nout = [a.split('path=')[1] for a in args if a.startswith('kind=json')][0]\n")
+
+
+def test_guidellm_failing_mid_run_keeps_the_folder_and_says_what_failed(tmp_path, monkeypatch, capsys):
+    fake_guidellm(tmp_path, monkeypatch, """
+        print("26-01-01 10:00:00|INFO |guidellm.benchmark.progress:_log_update:420 - Benchmark 1 (synchronous): "
+              "started | elapsed=0.0s", flush=True)
+        print("RuntimeError: Backend validation request failed.", flush=True)
+        sys.exit(1)
+    """)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "result.json").write_text("{}")  # an earlier run's result must not survive a failed rerun
+    with pytest.raises(errors.ToolError) as info:
+        perf.sweep(FakeServer(), run_dir=run_dir, max_seconds=1)
+    message = str(info.value)
+    assert "exit code 1" in message and "Backend validation request failed" in message
+    assert "wrote no JSON report" in message and info.value.kept == run_dir
+    assert "Benchmark 1 (synchronous): started" in (run_dir / "guidellm.log").read_text()
+    assert not (run_dir / "result.json").exists()
+    assert "[guidellm] Benchmark 1 (synchronous): started" in capsys.readouterr().out  # progress was shown
+
+
+def test_a_report_written_before_a_failure_is_kept(tmp_path, monkeypatch, report):
+    fake_guidellm(tmp_path, monkeypatch, _json_path_code() + f"""
+shutil.copyfile({str(report)!r}, out)
+print("OSError: cannot write the html report", flush=True)
+sys.exit(2)
+""")
+    run_dir = tmp_path / "run"
+    with pytest.raises(errors.ToolError, match="read into result.json") as info:
+        perf.sweep(FakeServer(), run_dir=run_dir, max_seconds=1, echo=False)
+    assert info.value.kept == run_dir
+    partial = perf.PerfResult.load(run_dir)
+    assert partial.complete is False and len(partial.benchmarks) == 4
+
+
+def test_server_dying_during_the_run(tmp_path, monkeypatch):
+    fake_guidellm(tmp_path, monkeypatch, "time.sleep(60)\n")
+    srv = FakeServer(problems=[None, "The vLLM server process (pid 1) for stories260k exited during the run."])
+    with pytest.raises(errors.ServerDiedError, match="exited during the run") as info:
+        perf.sweep(srv, run_dir=tmp_path / "run", max_seconds=1, echo=False)
+    assert info.value.kept == tmp_path / "run" and "evalkit serve" in info.value.fix
+
+
+def test_a_guidellm_that_hangs_silently_is_stopped(tmp_path, monkeypatch):
+    fake_guidellm(tmp_path, monkeypatch, """
+        print("26-01-01|INFO |x:1 - Benchmark 4 (constant@8.40): active | elapsed=10.5s", flush=True)
+        time.sleep(120)
+    """)
+    with pytest.raises(errors.ToolError, match="made no progress") as info:
+        perf.sweep(FakeServer(), run_dir=tmp_path / "run", max_seconds=1, stall_timeout_s=2, echo=False)
+    assert "guidellm#431" in str(info.value) and "constant@8.40" in str(info.value)
+    assert info.value.kept == tmp_path / "run"
+
+
+def test_progress_filter_joins_split_lines():
+    seen = []
+    progress = perf._Progress(seen.append)
+    progress("noise\n26-01-01|INFO |x:1 - Benchmark 2 (concurrent@4): comp")
+    progress("leted | elapsed=3.0s\n┃ table ┃\nValueError: bad\n\x1b[2K✔ Benchmarking complete, generated 2\x1b[0m\n")
+    assert seen == ["[guidellm] Benchmark 2 (concurrent@4): completed | elapsed=3.0s\n", "[guidellm] ValueError: bad\n",
+                    "[guidellm] Benchmarking complete, generated 2\n"]
