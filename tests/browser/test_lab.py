@@ -94,27 +94,29 @@ def test_notebook_01_widget_rerun(lab, server, tmp_path):
             run = page.wait_for_selector(".evalkit-perf-run", timeout=600_000)
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=600_000)
 
-            def results_text(previous: str | None) -> str:
+            def run_panel(n: int) -> tuple[str, str]:
+                """Click Run sweep, wait for the panel's "Run n:" status, return (status, results table)."""
                 run.click()
                 page.wait_for_function(
-                    """(prev) => { const t = document.querySelector('.evalkit-perf-table .evalkit-perf-results');
-                                   return t && t.innerText !== prev; }""",
-                    arg=previous or "", timeout=600_000)
-                return page.inner_text(".evalkit-perf-table .evalkit-perf-results")
+                    "(n) => (document.querySelector('.evalkit-perf-status') || {}).innerText?.startsWith(`Run ${n}:`)",
+                    arg=n, timeout=600_000)
+                return (page.inner_text(".evalkit-perf-status"),
+                        page.inner_text(".evalkit-perf-table .evalkit-perf-results"))
 
-            first = results_text(None)
+            first_status, first = run_panel(1)
             slider = page.locator(".widget-slider", has_text="output tokens")
             readout = slider.locator(".widget-readout")
             readout.click()
             page.keyboard.press("Control+A")
             page.keyboard.type("7")
             page.keyboard.press("Enter")
-            second = results_text(first)
+            second_status, second = run_panel(2)
             page.screenshot(path=str(shot), full_page=False)
         except Exception:
             page.screenshot(path=str(shot.with_name("notebook01-failure.png")), full_page=False)
             raise
         finally:
             browser.close()
-    assert first != second
+    assert "32 output tokens" in first_status and "7 output tokens" in second_status
+    assert first != second  # the table was redrawn from the second run's results
     assert shot.exists() and shot.stat().st_size > 10_000
