@@ -1,5 +1,6 @@
 """papermill helpers for the notebook tests."""
 
+import json
 from pathlib import Path
 
 import papermill
@@ -23,3 +24,17 @@ def execute(server, tmp_path):
         return out
 
     return _run
+
+
+@pytest.fixture
+def outputs():
+    """The text of an executed notebook's outputs (stream text and text/plain results), joined."""
+
+    def _text(path: Path) -> str:
+        cells = json.loads(Path(path).read_text())["cells"]
+        return "\n".join(
+            "".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+            for c in cells if c["cell_type"] == "code" for o in c.get("outputs", [])
+        )
+
+    return _text

@@ -1,21 +1,12 @@
 """papermill runs notebook 02 (format) against the session server with small parameters."""
 
-import json
 
 from evalkit.fmt import FormatResult
 
 
-def _outputs(path):
-    cells = json.loads(path.read_text())["cells"]
-    return "\n".join(
-        "".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
-        for c in cells if c["cell_type"] == "code" for o in c.get("outputs", [])
-    )
-
-
-def test_notebook_02(execute, server, tmp_path):
+def test_notebook_02(outputs, execute, server, tmp_path):
     out = execute("02_format.ipynb", LIMIT=2, LOAD_CONCURRENCY=[1, 4], DEMO_MAX_TOKENS=24)
-    text = _outputs(out)
+    text = outputs(out)
     result = FormatResult.load(tmp_path / "results")  # the main check saved where the scorecard looks
     metrics = {m.metric: m for m in result.metrics()}
     assert metrics["schema_pass_rate_structured"].value == 1.0 and metrics["schema_pass_rate_plain"].value == 0.0

@@ -3,17 +3,9 @@
 import json
 
 
-def _outputs(path):
-    cells = json.loads(path.read_text())["cells"]
-    return "\n".join(
-        "".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
-        for c in cells if c["cell_type"] == "code" for o in c.get("outputs", [])
-    )
-
-
-def test_notebook_03(execute, server, tmp_path):
+def test_notebook_03(outputs, execute, server, tmp_path):
     out = execute("03_accuracy.ipynb", LIMIT=1, FAQ_LIMIT=4)
-    text = _outputs(out)
+    text = outputs(out)
     results = tmp_path / "results"
     data = json.loads((results / "result.json").read_text())
     assert data["layer"] == "accuracy" and data["tasks"] == ["mmlu_pro_mc", "faq_mc"]

@@ -1,21 +1,12 @@
 """papermill runs notebook 04 against the session server with small samples."""
 
-import json
 
 from evalkit.safety import SafetyResult
 
 
-def _outputs(path):
-    cells = json.loads(path.read_text())["cells"]
-    return "\n".join(
-        "".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
-        for c in cells if c["cell_type"] == "code" for o in c.get("outputs", [])
-    )
-
-
-def test_notebook_04(execute, server, tmp_path):
+def test_notebook_04(outputs, execute, server, tmp_path):
     out = execute("04_safety.ipynb", SAMPLE=4, BBQ_CATEGORIES=["Age", "Religion"], CONCURRENCY=2)
-    text = _outputs(out)
+    text = outputs(out)
     assert "cannot_help" in text and "apology" in text  # the rules table and the examples
     assert "Running 32 test cases" in text  # 4 AdvBench + 4 + 4 XSTest + 2 x 4 BBQ + 12 custom checks
     result = SafetyResult.load(tmp_path / "results")  # the main check saved RUN_DIR/result.json
