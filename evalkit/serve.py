@@ -15,6 +15,7 @@ import contextlib
 import fcntl
 import importlib.util
 import json
+import shlex
 import socket
 import sys
 import time
@@ -501,7 +502,7 @@ def _start(ref: ModelRef, port: int, max_model_len, extra_args, start_timeout_s,
                 raise ServerStartError(
                     f"vLLM exited with code {code} after {time.time() - started:.0f} s while starting {ref.name}.\n"
                     f"Last lines of its log:\n{_log_tail(log_path)}\n"
-                    f"Command: {proc.shlex.join(command)}\nLog: {log_path}",
+                    f"Command: {shlex.join(command)}\nLog: {log_path}",
                     fix="read the log lines above; rerun the command by hand to experiment.",
                 )
             try:
@@ -514,7 +515,7 @@ def _start(ref: ModelRef, port: int, max_model_len, extra_args, start_timeout_s,
                 proc.stop_group(process)
                 raise ServerStartError(
                     f"vLLM did not answer on {url} within {timeout:.0f} s.\nLast lines of its log:\n"
-                    f"{_log_tail(log_path)}\nCommand: {proc.shlex.join(command)}\nLog: {log_path}",
+                    f"{_log_tail(log_path)}\nCommand: {shlex.join(command)}\nLog: {log_path}",
                     fix="a first start on a slow machine can take minutes: raise EVALKIT_START_TIMEOUT_S.",
                 )
             time.sleep(1.0)
