@@ -7,6 +7,7 @@ A screenshot is saved in the test's output folder.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -63,6 +64,24 @@ def lab(tmp_path):
     log.close()
 
 
+def run_all_cells(page) -> None:
+    """Kernel > Restart Kernel and Run All Cells, accepting JupyterLab's dialogs, until a cell is executing.
+
+    Restarting makes sure the page is connected to a live kernel before the cells are sent; the command is
+    repeated once if no cell starts within 60 s.
+    """
+    for _attempt in range(2):
+        page.click(".lm-MenuBar-itemLabel:text-is('Kernel')", timeout=30_000)
+        page.click(".lm-Menu-itemLabel:text-matches('^Restart Kernel and Run All')", timeout=30_000)
+        for _ in range(60):
+            if page.locator(".jp-Dialog .jp-mod-accept").count():  # "Restart kernel?" or "Select kernel"
+                page.click(".jp-Dialog .jp-mod-accept")
+            if page.locator(".jp-InputPrompt:text-matches('\\[[*0-9]+\\]')").count():
+                return
+            page.wait_for_timeout(1000)
+    raise AssertionError("JupyterLab did not start running the notebook's cells")
+
+
 def test_notebook_01_widget_rerun(lab, server, tmp_path):
     from playwright import sync_api as playwright
 
@@ -77,6 +96,15 @@ def test_notebook_01_widget_rerun(lab, server, tmp_path):
     nb = parameterize_notebook(nb, params, report_mode=False)
     nbformat.write(nb, root / "01_performance.ipynb")
 
+    # start the notebook's kernel through the server's REST API, as opening it would: JupyterLab then attaches
+    # to it instead of asking which kernel to start
+    request = urllib.request.Request(
+        f"{url}/api/sessions", method="POST", headers={"Authorization": f"token {token}",
+                                                       "Content-Type": "application/json"},
+        data=json.dumps({"path": "01_performance.ipynb", "name": "01_performance.ipynb", "type": "notebook",
+                         "kernel": {"name": "python3"}}).encode())
+    urllib.request.urlopen(request, timeout=60).read()
+
     shot = Path(os.environ.get("EVALKIT_BROWSER_ARTIFACTS", tmp_path)) / "notebook01-panel.png"
     shot.parent.mkdir(parents=True, exist_ok=True)
     with playwright.sync_playwright() as p:
@@ -86,11 +114,7 @@ def test_notebook_01_widget_rerun(lab, server, tmp_path):
             page.goto(f"{url}/lab/tree/01_performance.ipynb?token={token}")
             page.wait_for_selector(".jp-Notebook", timeout=120_000)
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
-            page.click(".lm-MenuBar-itemLabel:text-is('Run')", timeout=30_000)
-            page.click(".lm-Menu-itemLabel:text-is('Run All Cells')", timeout=30_000)
-            page.wait_for_timeout(2000)
-            if page.locator(".jp-Dialog .jp-mod-accept").count():  # JupyterLab may ask which kernel to start
-                page.click(".jp-Dialog .jp-mod-accept")
+            run_all_cells(page)
             run = page.wait_for_selector(".evalkit-perf-run", timeout=600_000)
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=600_000)
 
