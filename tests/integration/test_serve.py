@@ -62,7 +62,9 @@ def test_cli_server_outlives_the_command_and_stop_ends_it(test_settings, tmp_pat
         assert proc.pid_alive(pid) and group_members(pid)
         status = subprocess.run(evalkit + ["status"], env=env, capture_output=True, text=True, timeout=60)
         assert "stories260k" in status.stdout and "answering" in status.stdout
-        stop = subprocess.run(evalkit + ["stop"], env=env, capture_output=True, text=True, timeout=120)
+        # only this port: the session's own server is recorded in the same runs folder and must keep running
+        stop = subprocess.run(evalkit + ["stop", "--port", "8799"], env=env, capture_output=True, text=True,
+                              timeout=120)
         assert f"pid {pid}" in stop.stdout
         assert group_members(pid) == []
         assert not any(s.port == 8799 for s in project_servers(test_settings))
