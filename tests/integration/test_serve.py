@@ -52,22 +52,23 @@ def test_second_serve_attaches_without_a_second_process(server, test_settings):
 
 
 def test_cli_server_outlives_the_command_and_stop_ends_it(test_settings, tmp_path):
-    env = dict(os.environ, EVALKIT_RUNS_DIR=str(test_settings.runs_dir), EVALKIT_PORT="8799")
+    # a runs folder of its own: with the session's, `serve` would find the session server and attach to it
+    env = dict(os.environ, EVALKIT_RUNS_DIR=str(tmp_path / "cli-runs"), EVALKIT_PORT="8799")
     evalkit = [sys.executable, "-m", "evalkit.cli"]
     out = subprocess.run(evalkit + ["serve"], env=env, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr
     info = json.loads(out.stdout[out.stdout.index("{"):])
     pid = info["pid"]
+    assert info["base_url"] == "http://127.0.0.1:8799/v1"  # a new server, not the session's
     try:
         assert proc.pid_alive(pid) and group_members(pid)
         status = subprocess.run(evalkit + ["status"], env=env, capture_output=True, text=True, timeout=60)
         assert "stories260k" in status.stdout and "answering" in status.stdout
-        # only this port: the session's own server is recorded in the same runs folder and must keep running
-        stop = subprocess.run(evalkit + ["stop", "--port", "8799"], env=env, capture_output=True, text=True,
-                              timeout=120)
+        stop = subprocess.run(evalkit + ["stop"], env=env, capture_output=True, text=True, timeout=120)
         assert f"pid {pid}" in stop.stdout
         assert group_members(pid) == []
-        assert not any(s.port == 8799 for s in project_servers(test_settings))
+        assert not any(s.port == 8799 for s in project_servers(test_settings.model_copy(
+            update={"runs_dir": tmp_path / "cli-runs"})))
     finally:
         proc.stop_pid(pid)
 
