@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -86,6 +87,9 @@ def test_server_dying_at_start_up_is_reported(test_settings, tmp_path):
     log = message.split("Log: ")[1].split("\n")[0]
     assert os.path.exists(log)
     assert not project_servers(settings)
+    deadline = time.monotonic() + 20  # killed processes can take a moment to disappear from /proc
+    while processes_mentioning(str(broken)) and time.monotonic() < deadline:
+        time.sleep(0.5)
     assert not processes_mentioning(str(broken))
 
 
@@ -95,7 +99,7 @@ def processes_mentioning(text: str) -> list[int]:
         if entry.isdigit() and int(entry) != os.getpid():
             try:
                 with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                    if text.encode() in fh.read():
+                    if text.encode() in fh.read() and proc.pid_alive(int(entry)):
                         found.append(int(entry))
             except OSError:
                 continue
