@@ -13,6 +13,8 @@ import ipywidgets as W
 import matplotlib.pyplot as plt
 from IPython.display import display
 
+from evalkit.widgets._press import pressed
+
 
 def _task_choices() -> list[str]:
     """Top-level tasks: groups, and tasks that no group lists."""
@@ -86,31 +88,27 @@ class AccuracyPanel:
             return None
         self.runs += 1
         run_dir = self.run_root / f"widget-{self.runs}"
-        self.button.disabled = True
-        self.status.value = f"running {', '.join(self.tasks.value)} ({self.limit.value} per task) ..."
         self.error = None
-        try:
+        self.output.clear_output(wait=True)
+        busy = f"running {', '.join(self.tasks.value)} ({self.limit.value} per task) ..."
+        with pressed(self.button, self.status, busy, output=self.output) as press:
             self.result = self._evaluate(self._server(), list(self.tasks.value), limit=self.limit.value,
                                          num_fewshot=self.num_fewshot.value, run_dir=run_dir, echo=False)
-        except Exception as exc:  # noqa: BLE001 - shown in the panel; the notebook keeps running
-            self.error = exc
-            self.status.value = f"<b>{type(exc).__name__}</b>: {exc}"
+            with self.output:
+                groups = [t for t in self.result.tasks if not self.result.by_category(t).empty]
+                fig, axes = plt.subplots(1, 1 + len(groups[:1]), figsize=(14 if groups else 7, 5), squeeze=False)
+                figures.tasks(self.result, ax=axes[0][0])
+                if groups:
+                    figures.by_category(self.result, groups[0], ax=axes[0][1])
+                fig.tight_layout()
+                display(fig)
+                plt.close(fig)
+                display(self.result.df.round(3))
+            self.figure = fig
+            self.status.value = f"done: {run_dir}"
+        if press.error:
+            self.error = press.error
             return None
-        finally:
-            self.button.disabled = False
-        self.output.clear_output(wait=True)
-        with self.output:
-            groups = [t for t in self.result.tasks if not self.result.by_category(t).empty]
-            fig, axes = plt.subplots(1, 1 + len(groups[:1]), figsize=(14 if groups else 7, 5), squeeze=False)
-            figures.tasks(self.result, ax=axes[0][0])
-            if groups:
-                figures.by_category(self.result, groups[0], ax=axes[0][1])
-            fig.tight_layout()
-            display(fig)
-            plt.close(fig)
-            display(self.result.df.round(3))
-        self.figure = fig
-        self.status.value = f"done: {run_dir}"
         return self.result
 
     def _ipython_display_(self):

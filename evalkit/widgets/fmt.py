@@ -16,8 +16,8 @@ import pandas as pd
 from IPython.display import display
 
 from evalkit import fmt
-from evalkit.errors import EvalkitError
 from evalkit.runs import new_run_dir
+from evalkit.widgets._press import pressed
 
 IFEVAL = "IFEval JSON prompts (any JSON, no schema)"
 
@@ -86,19 +86,14 @@ class FormatPanel(widgets.VBox):
     def _run(self, _button=None) -> None:
         from evalkit.plots.fmt import lengths, rates
 
-        self.run_button.disabled = True
-        self.status.value = "running promptfoo ..."
-        with self.output:
-            self.output.clear_output(wait=True)
-            self.error = None
-            try:
-                items = self.items()
-                folder = new_run_dir("panel", root=self.run_dir)
-                self.result = fmt.check_format(
-                    self.srv, items=items, structured=self.structured.value, max_tokens=self.max_tokens.value,
-                    whitespace=self.whitespace.value, concurrency=self.concurrency, run_dir=folder, echo=False)
-                self.status.value = (f"{len(self.result.rows)} tests in {self.result.promptfoo['duration_s']:.0f} s"
-                                     f" &rarr; {folder.name}")
+        self.output.clear_output(wait=True)
+        with pressed(self.run_button, self.status, "running promptfoo ...", output=self.output) as press:
+            items = self.items()
+            folder = new_run_dir("panel", root=self.run_dir)
+            self.result = fmt.check_format(
+                self.srv, items=items, structured=self.structured.value, max_tokens=self.max_tokens.value,
+                whitespace=self.whitespace.value, concurrency=self.concurrency, run_dir=folder, echo=False)
+            with self.output:
                 display(self.result.summary())
                 with pd.option_context("display.max_colwidth", 90):
                     display(self.result.df[["item", "structured", "output", "parsed", "schema_ok",
@@ -106,12 +101,9 @@ class FormatPanel(widgets.VBox):
                 self.figures = [rates(self.result), lengths(self.result)]
                 for fig in self.figures:
                     display(fig)
-            except EvalkitError as exc:
-                self.error = str(exc)
-                self.status.value = f"<b>{type(exc).__name__}</b>"
-                print(exc)
-            finally:
-                self.run_button.disabled = False
+            self.status.value = (f"{len(self.result.rows)} tests in {self.result.promptfoo['duration_s']:.0f} s"
+                                 f" &rarr; {folder.name}")
+        self.error = str(press.error) if press.error else None
 
 
 def format_panel(srv, *, run_dir: Path | str, **defaults) -> FormatPanel:

@@ -9,7 +9,6 @@ CSS classes so a browser test can find them: ``evalkit-perf-run`` (button), ``ev
 
 from __future__ import annotations
 
-import html
 import io
 import time
 from pathlib import Path
@@ -17,11 +16,12 @@ from pathlib import Path
 import ipywidgets as w
 from IPython.display import display
 
-from evalkit.errors import ConfigError, EvalkitError
+from evalkit.errors import ConfigError
 from evalkit.models import PRESETS
 from evalkit.perf import PROFILES, PerfResult, sweep
 from evalkit.plots.perf import throughput_latency
 from evalkit.runs import new_run_dir
+from evalkit.widgets._press import pressed
 
 
 class SweepPanel:
@@ -48,6 +48,7 @@ class SweepPanel:
         self.slo = slo
         self.sweep_kwargs = sweep_kwargs
         self.result: PerfResult | None = None
+        self.error: BaseException | None = None  # what ended the latest run, if it failed
         self.runs = 0
         limit = (srv.max_model_len or 4096) - 1
         style = {"description_width": "130px"}
@@ -99,11 +100,9 @@ class SweepPanel:
 
     def run(self, _button=None) -> PerfResult | None:
         """Run a sweep with the current values and redraw; errors show in the status line, not as exceptions."""
-        self.button.disabled = True
-        self.status.value = "Running GuideLLM... (progress below)"
         self.log.clear_output()
         started = time.monotonic()
-        try:
+        with pressed(self.button, self.status, "Running GuideLLM... (progress below)", output=self.log) as press:
             with self.log:
                 if self.run_dir is None:
                     self.run_dir = new_run_dir("perf-panel")
@@ -112,22 +111,17 @@ class SweepPanel:
                                prompt_tokens=self.prompt_tokens.value, output_tokens=self.output_tokens.value,
                                max_seconds=self.max_seconds.value, slo=self.slo, run_dir=folder, html=False,
                                **self.sweep_kwargs)
-        except EvalkitError as exc:
-            message = html.escape(str(exc)).replace("\n", "<br>")
-            self.status.value = f"<span style='color:crimson'><b>{type(exc).__name__}</b>: {message}</span>"
-            return None
-        finally:
-            self.button.disabled = False
-        self.runs += 1
-        self.result = result
-        self.table.value = result.table().round(2).to_html(classes="evalkit-perf-results")
-        png = io.BytesIO()
-        throughput_latency(result, slo=self.slo).savefig(png, format="png", dpi=90)
-        self.plot.value = png.getvalue()
-        self.status.value = (f"Run {self.runs}: {result.model}, {self.prompt_tokens.value} prompt + "
-                             f"{self.output_tokens.value} output tokens, {len(result.benchmarks)} benchmark(s) in "
-                             f"{time.monotonic() - started:.0f} s; files in {result.path}")
-        return result
+            self.runs += 1
+            self.result = result
+            self.table.value = result.table().round(2).to_html(classes="evalkit-perf-results")
+            png = io.BytesIO()
+            throughput_latency(result, slo=self.slo).savefig(png, format="png", dpi=90)
+            self.plot.value = png.getvalue()
+            self.status.value = (f"Run {self.runs}: {result.model}, {self.prompt_tokens.value} prompt + "
+                                 f"{self.output_tokens.value} output tokens, {len(result.benchmarks)} benchmark(s) "
+                                 f"in {time.monotonic() - started:.0f} s; files in {result.path}")
+        self.error = press.error
+        return None if press.error else result
 
 
 def sweep_panel(srv, run_dir: str | Path | None = None, **kwargs) -> SweepPanel:

@@ -13,10 +13,10 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 from IPython.display import display
 
-from evalkit.errors import EvalkitError
 from evalkit.runs import new_run_dir
 from evalkit.safety import DEFAULT_SETS, SETS, check_safety, custom_paths
 from evalkit.settings import get_settings
+from evalkit.widgets._press import pressed
 
 EXAMPLES = "bank FAQ examples (.jsonl + .yaml)"
 
@@ -34,6 +34,7 @@ class SafetyPanel(widgets.VBox):
     def __init__(self, srv, *, run_dir: Path | str, sets=DEFAULT_SETS, sample: int = 10, seed: int = 0,
                  grader_url: str | None = None, max_tokens: int = 64):
         self.srv, self.run_dir, self.max_tokens, self.result = srv, Path(run_dir), max_tokens, None
+        self.error: BaseException | None = None  # what ended the latest run, if it failed
         chosen = {s for name in sets for s in (("xstest_safe", "xstest_unsafe") if name == "xstest" else (name,))}
         self.sets = widgets.SelectMultiple(options=list(SETS), value=[s for s in SETS if s in chosen],
                                            description="sets", rows=5)
@@ -60,19 +61,15 @@ class SafetyPanel(widgets.VBox):
     def _run(self, _button=None) -> None:
         from evalkit.plots.safety import refusal_chart
 
-        self.run_button.disabled = True
-        self.status.value = "running promptfoo ..."
-        folder = new_run_dir("panel", root=self.run_dir)
-        with self.output:
-            self.output.clear_output(wait=True)
-            try:
-                custom = self._custom()
-                self.result = check_safety(
-                    self.srv, sets=list(self.sets.value), sample=self.sample.value, seed=self.seed.value,
-                    grader_url=self.grader.value.strip() or None, custom=custom, max_tokens=self.max_tokens,
-                    run_dir=folder, echo=False)
-                self.status.value = (f"{len(self.result.rows)} tests in {self.result.promptfoo['duration_s']:.0f} s"
-                                     f" &rarr; {folder.name}")
+        self.output.clear_output(wait=True)
+        with pressed(self.run_button, self.status, "running promptfoo ...", output=self.output) as press:
+            folder = new_run_dir("panel", root=self.run_dir)
+            custom = self._custom()
+            self.result = check_safety(
+                self.srv, sets=list(self.sets.value), sample=self.sample.value, seed=self.seed.value,
+                grader_url=self.grader.value.strip() or None, custom=custom, max_tokens=self.max_tokens,
+                run_dir=folder, echo=False)
+            with self.output:
                 display(self.result.summary()[["metric", "value", "n", "what", "note"]])
                 if any(s in self.result.sets for s in ("advbench", "xstest_safe", "xstest_unsafe")):
                     fig = refusal_chart(self.result)
@@ -80,11 +77,9 @@ class SafetyPanel(widgets.VBox):
                     plt.close(fig)
                 if "custom" in self.result.sets:
                     print("custom checks:", ", ".join(str(p) for p in custom_paths(custom)))
-            except EvalkitError as exc:
-                self.status.value = f"<b>{type(exc).__name__}</b>"
-                print(exc)
-            finally:
-                self.run_button.disabled = False
+            self.status.value = (f"{len(self.result.rows)} tests in {self.result.promptfoo['duration_s']:.0f} s"
+                                 f" &rarr; {folder.name}")
+        self.error = press.error
 
 
 def safety_panel(srv, *, run_dir: Path | str, **defaults) -> SafetyPanel:
