@@ -82,6 +82,27 @@ def run_all_cells(page) -> None:
     raise AssertionError("JupyterLab did not start running the notebook's cells")
 
 
+def wait_all_cells_ran(page) -> None:
+    """Wait until the notebook's last code cell has an execution count (cells run in order, so all of them ran)."""
+    page.wait_for_function(
+        "() => { const p = document.querySelectorAll('.jp-CodeCell .jp-InputPrompt');"
+        " return p.length > 0 && /\\[\\d+\\]/.test(p[p.length - 1].innerText); }",
+        timeout=300_000)
+
+
+def diagnosis(page, tmp_path: Path) -> str:
+    """What the panel and JupyterLab show, for a failure message: status line, progress log, server log tail."""
+
+    def text(selector: str) -> str:
+        return page.inner_text(selector) if page.locator(selector).count() else "(not on the page)"
+
+    log = tmp_path / "lab.log"
+    return (f"status: {text('.evalkit-perf-status')}\nkernel: "
+            f"{page.get_attribute('.jp-Notebook-ExecutionIndicator', 'data-status')}\n"
+            f"panel log (tail):\n{text('.evalkit-perf-log')[-2000:]}\n"
+            f"JupyterLab log (tail):\n{log.read_text(errors='replace')[-3000:] if log.exists() else '(none)'}")
+
+
 def test_notebook_01_widget_rerun(lab, server, tmp_path):
     from playwright import sync_api as playwright
 
@@ -115,17 +136,19 @@ def test_notebook_01_widget_rerun(lab, server, tmp_path):
             page.wait_for_selector(".jp-Notebook", timeout=120_000)
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
             run_all_cells(page)
-            run = page.wait_for_selector(".evalkit-perf-run", timeout=600_000)
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=600_000)
+            page.wait_for_selector(".evalkit-perf-run", timeout=600_000)
+            wait_all_cells_ran(page)
 
             def run_panel(n: int) -> tuple[str, str]:
-                """Click Run sweep, wait for the panel's "Run n:" status, return (status, results table)."""
-                run.click()
+                """Click Run sweep, wait for run n to finish or fail, return (status, results table)."""
+                page.locator(".evalkit-perf-run").click()
                 page.wait_for_function(
-                    "(n) => (document.querySelector('.evalkit-perf-status') || {}).innerText?.startsWith(`Run ${n}:`)",
+                    "(n) => { const s = document.querySelector('.evalkit-perf-status');"
+                    " return s && (s.innerText.startsWith(`Run ${n}:`) || !!s.querySelector('[style*=crimson]')); }",
                     arg=n, timeout=600_000)
-                return (page.inner_text(".evalkit-perf-status"),
-                        page.inner_text(".evalkit-perf-table .evalkit-perf-results"))
+                status = page.inner_text(".evalkit-perf-status")
+                assert status.startswith(f"Run {n}:"), f"run {n} of the panel failed: {status}"
+                return status, page.inner_text(".evalkit-perf-table .evalkit-perf-results")
 
             first_status, first = run_panel(1)
             slider = page.locator(".widget-slider", has_text="output tokens")
@@ -138,6 +161,7 @@ def test_notebook_01_widget_rerun(lab, server, tmp_path):
             page.screenshot(path=str(shot), full_page=False)
         except Exception:
             page.screenshot(path=str(shot.with_name("notebook01-failure.png")), full_page=False)
+            print(diagnosis(page, tmp_path))  # shown with the failure
             raise
         finally:
             browser.close()
