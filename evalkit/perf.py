@@ -515,6 +515,32 @@ def _as_server(srv):
     return srv
 
 
+def _run_watched(command, env, run_dir: Path, srv, *, echo: bool, timeout_s: float,
+                 stall_timeout_s: float) -> tuple[proc.ProcResult, list[str], list[str]]:
+    """Run GuideLLM once, stopping it when the server dies or it prints nothing for ``stall_timeout_s``.
+
+    Returns the finished process and the reasons it was stopped early: (ran, died, stalled).
+    """
+    progress = _Progress(echo=echo)
+    died: list[str] = []
+    stalled: list[str] = []
+
+    def watch():
+        message = srv.problem()
+        if message:
+            died.append(message)
+            return message
+        quiet = time.monotonic() - progress.last_output
+        if quiet > stall_timeout_s:
+            stalled.append(f"GuideLLM printed nothing for {quiet:.0f} s and was stopped.")
+            return stalled[-1]
+        return None
+
+    ran = proc.run(command, env=env, cwd=run_dir, timeout_s=timeout_s, log_path=run_dir / LOG, echo=progress,
+                   watch=watch)
+    return ran, died, stalled
+
+
 def sweep(
     srv,
     *,
@@ -540,6 +566,7 @@ def sweep(
     echo: bool = True,
     timeout_s: float | None = None,
     stall_timeout_s: float | None = None,
+    stall_retries: int = 1,
 ) -> PerfResult:
     """Run ``guidellm run`` against a server and return its benchmarks as a :class:`PerfResult`.
 
@@ -573,6 +600,8 @@ def sweep(
         timeout_s: stop GuideLLM after this long (default: generous, from the number and length of benchmarks).
         stall_timeout_s: stop GuideLLM when it prints nothing for this long (default: 3 x max_seconds + 120 s,
             at least 180 s); GuideLLM 0.8 can hang between benchmarks (vllm-project/guidellm#431, #1152).
+        stall_retries: how often a stalled GuideLLM is rerun from the start before the stall is an error
+            (each rerun is listed in ``result.warnings``).
 
     Returns:
         The :class:`PerfResult`, also saved as ``run_dir/result.json``.
@@ -612,23 +641,21 @@ def sweep(
               f"full output in {run_dir / LOG}", flush=True)
     if stall_timeout_s is None:
         stall_timeout_s = max(180.0, 3 * (p["max_seconds"] or 60) + 120)
-    progress = _Progress(echo=echo)
-    died: list[str] = []
-    stalled: list[str] = []
-
-    def watch():
-        message = srv.problem()
-        if message:
-            died.append(message)
-            return message
-        quiet = time.monotonic() - progress.last_output
-        if quiet > stall_timeout_s:
-            stalled.append(f"GuideLLM printed nothing for {quiet:.0f} s and was stopped.")
-            return stalled[-1]
-        return None
-
-    ran = proc.run(command, env=get_settings().tool_env({"GUIDELLM__MAX_WORKER_PROCESSES": str(workers)}),
-                   cwd=run_dir, timeout_s=timeout_s, log_path=run_dir / LOG, echo=progress, watch=watch)
+    env = get_settings().tool_env({"GUIDELLM__MAX_WORKER_PROCESSES": str(workers)})
+    reruns: list[str] = []
+    while True:
+        ran, died, stalled = _run_watched(command, env, run_dir, srv, echo=echo, timeout_s=timeout_s,
+                                          stall_timeout_s=stall_timeout_s)
+        if not stalled or died or len(reruns) >= stall_retries:
+            break
+        # the hang is a race in GuideLLM: a second run usually completes; the stalled run's log is kept
+        kept_log = run_dir / f"guidellm.stalled-{len(reruns) + 1}.log"
+        (run_dir / LOG).replace(kept_log)
+        for stale in (REPORT_JSON, REPORT_HTML):
+            (run_dir / stale).unlink(missing_ok=True)
+        reruns.append(f"{stalled[0]} GuideLLM was rerun (its log: {kept_log.name}; vllm-project/guidellm#431).")
+        if echo:
+            print(f"[evalkit] {reruns[-1]}", flush=True)
     report = run_dir / REPORT_JSON
     result = None
     rows = None
@@ -643,7 +670,7 @@ def sweep(
             run_dir=str(run_dir), model=srv.model, base_url=srv.base_url, params=p, env=_env(),
             tool_versions={"guidellm": meta.get("guidellm_version", "")}, profile=profile, benchmarks=rows,
             command=command, duration_s=round(time.monotonic() - started, 2),
-            tool_duration_s=round(ran.duration_s, 2), warnings=meta["warnings"],
+            tool_duration_s=round(ran.duration_s, 2), warnings=reruns + meta["warnings"],
             complete=ran.ok, report_html=REPORT_HTML if (run_dir / REPORT_HTML).exists() else None,
             slo=slo_dict, price_per_hour=price_per_hour, accelerator=accelerator,
         )
@@ -654,7 +681,8 @@ def sweep(
         raise ServerDiedError(f"{died[0]} GuideLLM was stopped after {ran.duration_s:.0f} s.\n{where}",
                               fix="restart the server with `evalkit serve`, then rerun.", kept=run_dir)
     if stalled:
-        raise ToolError(f"guidellm run made no progress: {stalled[0]} GuideLLM 0.8 can hang between benchmarks "
+        runs = f" in {len(reruns) + 1} runs" if reruns else ""
+        raise ToolError(f"guidellm run made no progress{runs}: {stalled[0]} GuideLLM 0.8 can hang between benchmarks "
                         f"(vllm-project/guidellm#431, #1152). Last lines:\n{tail}\n{where}",
                         fix="rerun it; if it recurs, run fewer benchmarks (a concurrent profile with a few stream "
                         "counts) or raise stall_timeout_s.", kept=run_dir)

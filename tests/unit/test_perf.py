@@ -340,15 +340,40 @@ def test_server_dying_during_the_run(tmp_path, monkeypatch):
     assert info.value.kept == tmp_path / "run" and "evalkit serve" in info.value.fix
 
 
-def test_a_guidellm_that_hangs_silently_is_stopped(tmp_path, monkeypatch):
+def test_a_guidellm_that_hangs_silently_is_stopped_and_rerun_once(tmp_path, monkeypatch):
     fake_guidellm(tmp_path, monkeypatch, """
         print("26-01-01|INFO |x:1 - Benchmark 4 (constant@8.40): active | elapsed=10.5s", flush=True)
         time.sleep(120)
     """)
-    with pytest.raises(errors.ToolError, match="made no progress") as info:
+    with pytest.raises(errors.ToolError, match="made no progress in 2 runs") as info:
         perf.sweep(FakeServer(), run_dir=tmp_path / "run", max_seconds=1, stall_timeout_s=2, echo=False)
     assert "guidellm#431" in str(info.value) and "constant@8.40" in str(info.value)
     assert info.value.kept == tmp_path / "run"
+    assert (tmp_path / "run" / "guidellm.stalled-1.log").exists() and (tmp_path / "run" / "guidellm.log").exists()
+
+
+def test_a_stall_followed_by_a_good_rerun_gives_the_result_with_a_warning(tmp_path, monkeypatch, report):
+    fake_guidellm(tmp_path, monkeypatch, _json_path_code() + f"""
+counter = pathlib.Path({str(tmp_path / "calls")!r})
+calls = int(counter.read_text()) + 1 if counter.exists() else 1
+counter.write_text(str(calls))
+print("26-01-01|INFO |x:1 - Benchmark 1 (synchronous): started | elapsed=0.0s", flush=True)
+if calls == 1:
+    time.sleep(120)
+shutil.copyfile({str(report)!r}, out)
+""")
+    result = perf.sweep(FakeServer(), run_dir=tmp_path / "run", max_seconds=1, stall_timeout_s=2, echo=False)
+    assert (tmp_path / "calls").read_text() == "2" and result.complete and len(result.benchmarks) == 4
+    assert "GuideLLM was rerun" in result.warnings[0] and "guidellm.stalled-1.log" in result.warnings[0]
+    assert "started" in (tmp_path / "run" / "guidellm.stalled-1.log").read_text()
+
+
+def test_no_rerun_when_stall_retries_is_zero(tmp_path, monkeypatch):
+    fake_guidellm(tmp_path, monkeypatch, "time.sleep(120)\n")
+    with pytest.raises(errors.ToolError, match="made no progress: "):
+        perf.sweep(FakeServer(), run_dir=tmp_path / "run", max_seconds=1, stall_timeout_s=2, stall_retries=0,
+                   echo=False)
+    assert not (tmp_path / "run" / "guidellm.stalled-1.log").exists()
 
 
 def test_progress_filter_joins_split_lines():
