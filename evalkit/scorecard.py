@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, Field
 
 from evalkit.errors import ConfigError, RunNotFoundError
-from evalkit.runs import RESULT_FILE, LayerResult, resolve_run_dir
+from evalkit.runs import RESULT_FILE, LayerResult, Metric, resolve_run_dir
 from evalkit.settings import get_settings
 
 # bottom-up order of the pyramid; value = "module:result class" of the layer (the module lists METRICS)
@@ -66,8 +66,8 @@ def load_layer_result(path: Path) -> LayerResult:
     return result_class(layer).load(path)
 
 
-class Row(BaseModel):
-    """One metric of one run, with its context and verdict."""
+class Row(Metric):
+    """One metric of one run: a layer's :class:`~evalkit.runs.Metric` with the run's context and its verdict."""
 
     run_id: str
     time: str
@@ -76,16 +76,14 @@ class Row(BaseModel):
     hardware: str = ""
     tool_versions: dict = Field(default_factory=dict)
     parameters: dict = Field(default_factory=dict)
-    layer: str
-    metric: str
-    value: float | None
-    unit: str = ""
-    direction: str = "higher"
-    n: int | None = None
-    note: str = ""
     threshold: float | None = None
     bound: str | None = None  # "min" or "max"
     passed: bool | None = None
+
+
+# the scorecard's columns: the run's context, the metric, the verdict
+COLUMNS = ["run_id", "time", "model", "preset", "hardware", "tool_versions", "parameters", *Metric.model_fields,
+           "threshold", "bound", "passed"]
 
 
 def _hardware(env: dict) -> str:
@@ -108,10 +106,9 @@ def rows_from_result(result: LayerResult, run_id: str) -> list[Row]:
         if value is not None and (math.isnan(value) or math.isinf(value)):
             value = None
         rows.append(Row(
-            run_id=run_id, time=result.created, model=result.model,
+            **{**metric.model_dump(), "value": value}, run_id=run_id, time=result.created, model=result.model,
             preset=result.model if result.model in PRESETS else None, hardware=_hardware(result.env),
-            tool_versions=versions, parameters=result.params, layer=metric.layer, metric=metric.metric,
-            value=value, unit=metric.unit, direction=metric.direction, n=metric.n, note=metric.note,
+            tool_versions=versions, parameters=result.params,
         ))
     return rows
 
@@ -124,8 +121,7 @@ class Scorecard(BaseModel):
     sources: dict[str, str] = Field(default_factory=dict)  # layer -> result.json it came from
 
     def frame(self) -> pd.DataFrame:
-        columns = list(Row.model_fields)
-        return pd.DataFrame([r.model_dump() for r in self.rows], columns=columns)
+        return pd.DataFrame([r.model_dump() for r in self.rows], columns=COLUMNS)
 
     @property
     def df(self) -> pd.DataFrame:
