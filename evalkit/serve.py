@@ -467,7 +467,8 @@ def server_command(ref: ModelRef, port: int, device: str, settings: Settings,
         cmd += ["--dtype", "float32"]
     else:
         cmd += ["--dtype", "auto", "--gpu-memory-utilization", str(settings.gpu_memory_utilization)]
-    if settings.enforce_eager:
+    eager = settings.enforce_eager if settings.enforce_eager is not None else device == "cpu"
+    if eager:  # on a CPU the compile warm-up costs more than it gives (benchmarks/bench_serve.py)
         cmd.append("--enforce-eager")
     limit = max_model_len or settings.max_model_len
     if limit:

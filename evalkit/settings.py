@@ -37,7 +37,8 @@ class Settings(BaseSettings):
 
     start_timeout_s: float = Field(600.0, gt=0, description="how long to wait for a starting server")
     request_timeout_s: float = Field(5.0, gt=0, description="timeout of one health-check request")
-    enforce_eager: bool = Field(True, description="skip CUDA-graph/compile warm-up (faster start, CPU default)")
+    enforce_eager: bool | None = Field(
+        None, description="skip CUDA graphs/compile warm-up: faster start, slower decoding (None: on CPU only)")
     cpu_kvcache_gib: int = Field(1, ge=1, description="VLLM_CPU_KVCACHE_SPACE for the CPU build")
     gpu_memory_utilization: float = Field(0.90, gt=0, le=1)
     max_model_len: int | None = Field(None, gt=0, description="cap the context (defaults to the preset's)")

@@ -128,3 +128,12 @@ def test_cpu_command_line(settings):
     assert cmd[cmd.index("--host") + 1] == "127.0.0.1" and cmd[cmd.index("--max-model-len") + 1] == "256"
     gpu = server_command(ref, 8123, "gpu", settings)
     assert "--gpu-memory-utilization" in gpu and "float32" not in gpu
+    assert "--enforce-eager" not in gpu  # CUDA graphs on a GPU: a slower start for faster decoding
+
+
+@pytest.mark.parametrize("device", ["cpu", "gpu"])
+@pytest.mark.parametrize("eager", [True, False])
+def test_enforce_eager_setting_overrides_the_device_default(settings, device, eager):
+    ref = resolve_model("stories260k", settings)
+    cmd = server_command(ref, 8123, device, settings.model_copy(update={"enforce_eager": eager}))
+    assert ("--enforce-eager" in cmd) is eager
