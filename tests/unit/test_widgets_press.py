@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
+from pathlib import Path
+
 import ipywidgets as w
 import pytest
 
+from evalkit import perf
 from evalkit.errors import ToolError
 from evalkit.widgets import perf as perf_panel
 from evalkit.widgets._press import error_html, pressed
@@ -61,3 +65,26 @@ def test_the_perf_panel_reports_a_crash_in_the_sweep(monkeypatch, tmp_path):
     assert isinstance(panel.error, ZeroDivisionError) and panel.runs == 0
     assert "ZeroDivisionError" in panel.status.value and "no successful requests" in panel.status.value
     assert not panel.button.disabled
+
+
+def test_the_perf_panel_draws_a_result_and_shows_its_warnings(monkeypatch, tmp_path):
+    report = tmp_path / "benchmarks.json"
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "guidellm" / "sweep.json.gz"
+    report.write_bytes(gzip.decompress(fixture.read_bytes()))
+    rows, _ = perf.parse_report(report)
+    calls = []
+
+    def recorded_sweep(srv, **kwargs):
+        calls.append(kwargs)
+        return perf.PerfResult(run_dir=str(kwargs["run_dir"]), model=srv.model, profile=kwargs["profile"],
+                               benchmarks=rows, warnings=["GuideLLM printed nothing for 181 s and was rerun"])
+
+    monkeypatch.setattr(perf_panel, "sweep", recorded_sweep)
+    panel = perf_panel.SweepPanel(_Server(), tmp_path, output_tokens=16, rates="1, 2")
+    result = panel.run()
+    assert result is not None and panel.error is None and panel.runs == 1
+    assert calls[0]["rates"] == [1, 2] and calls[0]["output_tokens"] == 16
+    assert calls[0]["run_dir"] == tmp_path / "run-01"
+    assert panel.status.value.startswith("Run 1: stories260k, 64 prompt + 16 output tokens, 4 benchmark(s)")
+    assert "1 warning(s): GuideLLM printed nothing for 181 s and was rerun" in panel.status.value
+    assert "evalkit-perf-results" in panel.table.value and panel.plot.value[:4] == b"\x89PNG"
