@@ -675,6 +675,9 @@ def sweep(
             slo=slo_dict, price_per_hour=price_per_hour, accelerator=accelerator,
         )
         result.save()
+        if echo:
+            for warning in meta["warnings"]:  # reruns were announced as they happened
+                print(f"[evalkit] GuideLLM warning: {warning}", flush=True)
     tail = textwrap.indent("\n".join(ran.tail.splitlines()[-15:]), "    ")
     where = f"Command: {ran.command_line}\nLog: {run_dir / LOG}"
     if died:

@@ -9,7 +9,6 @@ CSS classes so a browser test can find them: ``evalkit-perf-run`` (button), ``ev
 
 from __future__ import annotations
 
-import html
 import io
 import time
 from pathlib import Path
@@ -121,8 +120,10 @@ class SweepPanel:
             self.status.value = (f"Run {self.runs}: {result.model}, {self.prompt_tokens.value} prompt + "
                                  f"{self.output_tokens.value} output tokens, {len(result.benchmarks)} benchmark(s) "
                                  f"in {time.monotonic() - started:.0f} s; files in {result.path}")
-            if result.warnings:
-                self.status.value += html.escape(f" ({len(result.warnings)} warning(s): {'; '.join(result.warnings)})")
+            if result.warnings:  # GuideLLM's own (e.g. a client too slow for the load) and any rerun
+                self.status.value += f" ({len(result.warnings)} warning(s), listed in the log above)"
+                with self.log:
+                    print("\n".join(f"warning: {text}" for text in result.warnings))
         self.error = press.error
         return None if press.error else result
 

@@ -383,3 +383,11 @@ def test_progress_filter_joins_split_lines():
     progress("leted | elapsed=3.0s\n┃ table ┃\nValueError: bad\n\x1b[2K✔ Benchmarking complete, generated 2\x1b[0m\n")
     assert seen == ["[guidellm] Benchmark 2 (concurrent@4): completed | elapsed=3.0s\n", "[guidellm] ValueError: bad\n",
                     "[guidellm] Benchmarking complete, generated 2\n"]
+
+
+def test_guidellm_warnings_are_printed_and_kept(tmp_path, monkeypatch, report, capsys):
+    fake_guidellm(tmp_path, monkeypatch, _json_path_code() + f"shutil.copyfile({str(report)!r}, out)\n")
+    result = perf.sweep(FakeServer(), run_dir=tmp_path / "run", max_seconds=1)
+    printed = [line for line in capsys.readouterr().out.splitlines() if "GuideLLM warning" in line]
+    assert len(printed) == len(result.warnings) == 4
+    assert printed[0].startswith("[evalkit] GuideLLM warning: synchronous: mean generation delay")
