@@ -430,50 +430,46 @@ class PerfResult(LayerResult):
         done = measured(df[df["successful"] > 0])
         n_total = int(df["successful"].sum() + df["errored"].sum())
 
-        def metric(name, value, unit, direction, n=None, note=""):
+        def metric(name, value, n=None, note=""):
             value = None if value is None or pd.isna(value) else float(value)
-            return Metric(layer=self.layer, metric=name, value=value, unit=unit, direction=direction, n=n, note=note)
+            spec = METRICS[name]
+            return Metric(layer=self.layer, metric=name, value=value, unit=spec["unit"], direction=spec["direction"],
+                          n=n, note=note)
 
         none_done = "no benchmark completed a request"
+        peak_and_lowest = ("max_output_tokens_per_s", "max_requests_per_s", "ttft_p99_ms_at_lowest_load",
+                           "itl_p99_ms_at_lowest_load", "request_latency_p99_s_at_lowest_load")
         out = []
         if done.empty:
-            for name, unit, direction in (("max_output_tokens_per_s", "tok/s", "higher"),
-                                          ("max_requests_per_s", "req/s", "higher"),
-                                          ("ttft_p99_ms_at_lowest_load", "ms", "lower"),
-                                          ("itl_p99_ms_at_lowest_load", "ms", "lower"),
-                                          ("request_latency_p99_s_at_lowest_load", "s", "lower")):
-                out.append(metric(name, None, unit, direction, note=none_done))
+            out += [metric(name, None, note=none_done) for name in peak_and_lowest]
         else:
             best = done.loc[done["output_tokens_per_s"].idxmax()]
             fastest = done.loc[done["requests_per_s"].idxmax()]
             low = done.iloc[0]
             at_low = f"at the lowest load, {low['benchmark']}"
             out += [
-                metric("max_output_tokens_per_s", best["output_tokens_per_s"], "tok/s", "higher", len(done),
+                metric("max_output_tokens_per_s", best["output_tokens_per_s"], len(done),
                        f"best of {len(done)} loads, at {best['benchmark']}"),
-                metric("max_requests_per_s", fastest["requests_per_s"], "req/s", "higher", len(done),
+                metric("max_requests_per_s", fastest["requests_per_s"], len(done),
                        f"best of {len(done)} loads, at {fastest['benchmark']}"),
-                metric("ttft_p99_ms_at_lowest_load", low["ttft_p99_ms"], "ms", "lower", int(low["successful"]), at_low),
-                metric("itl_p99_ms_at_lowest_load", low["itl_p99_ms"], "ms", "lower", int(low["successful"]), at_low),
-                metric("request_latency_p99_s_at_lowest_load", low["latency_p99_s"], "s", "lower",
-                       int(low["successful"]), at_low),
+                metric("ttft_p99_ms_at_lowest_load", low["ttft_p99_ms"], int(low["successful"]), at_low),
+                metric("itl_p99_ms_at_lowest_load", low["itl_p99_ms"], int(low["successful"]), at_low),
+                metric("request_latency_p99_s_at_lowest_load", low["latency_p99_s"], int(low["successful"]), at_low),
             ]
         errors = int(df["errored"].sum())
-        out.append(metric("error_rate", errors / n_total if n_total else None, "fraction", "lower", n_total,
+        out.append(metric("error_rate", errors / n_total if n_total else None, n_total,
                           f"{errors} of {n_total} finished requests failed" if n_total else none_done))
         if self.slo:
             cap = slo_capacity(self)
             out += [
-                metric("slo_capacity_requests_per_s", cap.measured_requests_per_s, "req/s", "higher",
-                       note=cap.sentence),
-                metric("slo_capacity_output_tokens_per_s", cap.measured_output_tokens_per_s, "tok/s", "higher",
-                       note=cap.sentence),
+                metric("slo_capacity_requests_per_s", cap.measured_requests_per_s, note=cap.sentence),
+                metric("slo_capacity_output_tokens_per_s", cap.measured_output_tokens_per_s, note=cap.sentence),
             ]
             if self.price_per_hour is not None or self.accelerator is not None:
                 price, basis = hourly_price(self.price_per_hour, self.accelerator)
                 cost = (cost_per_million_output_tokens(cap.measured_output_tokens_per_s, price)
                         if cap.met and cap.measured_output_tokens_per_s else None)
-                out.append(metric("cost_per_million_output_tokens_usd", cost, "USD/1M tok", "lower",
+                out.append(metric("cost_per_million_output_tokens_usd", cost,
                                   note=f"at the measured SLO capacity, {basis} {price:g} USD/h"
                                   if cost is not None else cap.sentence))
         return out
