@@ -393,8 +393,7 @@ class TokenCounter:
         self.model = model
         self.root_url = root_url.rstrip("/") if root_url else None
         self.local = _load_tokenizer(tokenizer) if tokenizer else None
-        self._remote_ok: bool | None = None
-        self.source = "local tokenizer.json" if self.local else ("server /tokenize" if self.remote_ok else "none")
+        self._remote_ok: bool | None = None  # probed on first use, not here: a counter may never need the server
 
     @property
     def available(self) -> bool:
