@@ -86,7 +86,6 @@ METRICS: dict[str, dict] = {
                           "doc": "company FAQ, open answers, normalized exact match on a chat endpoint"},
     "faq_open_dropped": {"unit": "questions", "direction": "lower", "doc": "FAQ open questions dropped (context)"},
 }
-METRIC_PATTERN = "<task>_accuracy, <task>_above_chance, <task>_dropped for any other task"
 
 
 # ---------------------------------------------------------------- the result

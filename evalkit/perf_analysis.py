@@ -9,7 +9,7 @@ interpolated between two measured loads, and says so in words when no measured l
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -131,11 +131,6 @@ class Capacity:
     def checks_frame(self) -> pd.DataFrame:
         """Every measured load with its p99 latencies and whether it keeps the SLO."""
         return pd.DataFrame(self.checks)
-
-    def as_dict(self) -> dict:
-        data = asdict(self)
-        data["slo"] = asdict(self.slo)
-        return data
 
 
 def slo_capacity(
