@@ -151,9 +151,7 @@ def run(
         folder = resolve_run_dir(resume)
         state = RunState.load(folder)
         profile = state.data["profile"]
-    if profile not in profiles:
-        raise ConfigError(f"Unknown profile {profile!r}.", fix=f"use one of: {', '.join(profiles)}.")
-    params = profile_parameters(profile, profiles)
+    params = profile_parameters(profile, profiles)  # raises for an unknown profile
     if only:
         unknown = [n for n in only if n not in NOTEBOOKS]
         if unknown:
