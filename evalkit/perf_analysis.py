@@ -18,6 +18,10 @@ from evalkit.errors import ConfigError
 # ---------------------------------------------------------------- SLO
 
 
+#: how the latency limits of an SLO are named in sentences
+LIMIT_NAMES = {"ttft_p99_ms": "p99 TTFT", "itl_p99_ms": "p99 ITL"}
+
+
 @dataclass(frozen=True)
 class SLO:
     """Latency objectives a load must keep: p99 time to first token and p99 inter-token latency, in ms."""
@@ -43,8 +47,7 @@ class SLO:
         return {k: v for k, v in (("ttft_p99_ms", self.ttft_p99_ms), ("itl_p99_ms", self.itl_p99_ms)) if v}
 
     def describe(self) -> str:
-        names = {"ttft_p99_ms": "p99 TTFT", "itl_p99_ms": "p99 ITL"}
-        return " and ".join(f"{names[k]} <= {v:g} ms" for k, v in self.limits.items())
+        return " and ".join(f"{LIMIT_NAMES[k]} <= {v:g} ms" for k, v in self.limits.items())
 
 
 def as_slo(slo: SLO | dict | None = None, ttft_p99_ms: float | None = None, itl_p99_ms: float | None = None) -> SLO:
@@ -232,20 +235,19 @@ def _interpolate(low, high, slo: SLO) -> tuple[float, str] | None:
     """Fraction of the way from ``low`` to ``high`` where the first limit is reached, and that limit's name."""
     if not high["requests_per_s"] > low["requests_per_s"]:
         return None
-    names = {"ttft_p99_ms": "p99 TTFT", "itl_p99_ms": "p99 ITL"}
     crossings = []
     for col, limit in slo.limits.items():
         a, b = float(low[col]), float(high[col])
         if b > limit and b > a:
-            crossings.append(((limit - a) / (b - a), names[col]))
+            crossings.append(((limit - a) / (b - a), LIMIT_NAMES[col]))
     if not crossings:  # the next load failed on errors only: no latency crossing to interpolate
         return None
     return min(crossings)
 
 
 def _violations(row, slo: SLO) -> str:
-    names = {"ttft_p99_ms": "p99 TTFT", "itl_p99_ms": "p99 ITL"}
-    out = [f"{names[col]} {row[col]:.1f} ms > {limit:g} ms" for col, limit in slo.limits.items() if row[col] > limit]
+    out = [f"{LIMIT_NAMES[col]} {row[col]:.1f} ms > {limit:g} ms" for col, limit in slo.limits.items()
+           if row[col] > limit]
     if _error_rate(row) > slo.max_error_rate:
         out.append(f"error rate {_error_rate(row):.1%} > {slo.max_error_rate:.1%}")
     return ", ".join(out)
