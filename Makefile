@@ -6,12 +6,13 @@ PY := $(VENV)/bin/python
 PROFILE ?= quick
 PYTEST_ARGS ?=
 
-.PHONY: help setup setup-test workshop test test-unit test-integration test-notebooks test-browser lab lint bench clean stop
+.PHONY: ladder help setup setup-test workshop test test-unit test-integration test-notebooks test-browser lab lint bench clean stop
 
 help:
 	@echo "make workshop   set up, then run the whole pyramid (profile $(PROFILE)) and print where the report is"
 	@echo "make test       set up (with test tools and Chromium), then run every test"
 	@echo "make lab        set up, then open JupyterLab on notebooks/"
+	@echo "make ladder     set up, then retrain the offline model ladder into data/models (about 45 min, 2 cores)"
 	@echo "make stop       stop every vLLM server evalkit started"
 
 setup:
@@ -37,6 +38,9 @@ test-notebooks: setup
 
 test-browser: setup-test
 	$(PY) -m pytest -m browser $(PYTEST_ARGS)
+
+ladder: setup
+	$(VENV)/bin/evalkit ladder build
 
 lab: setup
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $$( [ "$$(id -u)" = 0 ] && echo --allow-root )

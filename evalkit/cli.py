@@ -17,7 +17,7 @@ import sys
 from evalkit.errors import EvalkitError
 from evalkit.settings import get_settings
 
-LAYER_MODULES = ["perf", "fmt", "accuracy", "safety", "scorecard", "pipeline"]
+LAYER_MODULES = ["perf", "fmt", "accuracy", "safety", "scorecard", "pipeline", "ladder.build"]
 
 
 def _cmd_serve(args) -> int:
