@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from evalkit.errors import UnknownModelError
+from evalkit.ladder.specs import CONTEXT, LADDER
 from evalkit.settings import get_settings
 
 GIB = 1024**3
@@ -69,6 +70,11 @@ PRESETS: dict[str, ModelPreset] = {
             "stories260k", "models/stories260k", 260_032, 5, 4, 32, 512, embedded=True, chat=False,
             dtype="float32", note="embedded, offline, CPU; writes children's stories, knows nothing else",
         ),
+        *(ModelPreset(item.name, f"models/{item.name}", item.params, item.layers, item.heads, item.head_dim,
+                      CONTEXT, embedded=True, dtype="float32",
+                      note=("embedded ladder control: same as ladder-m, trained WITHOUT refusals" if not item.refusals
+                            else f"embedded ladder model, {item.params / 1e6:.2f} M parameters, trained offline")
+                      ) for item in LADDER),
         ModelPreset("qwen2.5-0.5b-instruct", "Qwen/Qwen2.5-0.5B-Instruct", 494_032_768, 24, 2, 64, 32768),
         ModelPreset("qwen2.5-1.5b-instruct", "Qwen/Qwen2.5-1.5B-Instruct", 1_543_714_304, 28, 2, 128, 32768),
         ModelPreset("qwen2.5-3b-instruct", "Qwen/Qwen2.5-3B-Instruct", 3_085_938_688, 36, 2, 128, 32768),
@@ -201,6 +207,43 @@ def context_length(model_dir: Path | str) -> int | None:
     if not config.exists():
         return None
     return json.loads(config.read_text()).get("max_position_embeddings")
+
+
+CPU_MIN_HEAD_DIM = 32  # vLLM's CPU attention refuses smaller heads at the first request
+
+
+def check_model_folder(folder: Path | str, device: str | None = None) -> dict:
+    """Check that ``folder`` is a servable model before vLLM starts; return its config.json.
+
+    Raises:
+        UnknownModelError: no config.json, no tokenizer, no weights, or (``device`` "cpu") a head size below
+            what vLLM's CPU attention takes; the message names what is missing and the numbers.
+    """
+    folder = Path(folder)
+    config_path = folder / "config.json"
+    if not config_path.exists():
+        raise UnknownModelError(f"{folder} has no config.json, so it is not a Hugging Face model folder.",
+                                fix="point at the folder that holds config.json, the tokenizer and the weights.")
+    try:
+        config = json.loads(config_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UnknownModelError(f"{config_path} is not valid JSON ({exc}).",
+                                fix="restore the file (for a ladder model: `git checkout data/models` or "
+                                    "`make ladder`).") from None
+    if not any((folder / name).exists() for name in ("tokenizer.json", "tokenizer.model", "vocab.json")):
+        raise UnknownModelError(f"{folder} has no tokenizer (tokenizer.json, tokenizer.model or vocab.json).",
+                                fix="copy the tokenizer files of the model into that folder.")
+    if not any(folder.glob("*.safetensors")) and not any(folder.glob("*.bin")):
+        raise UnknownModelError(f"{folder} has no weights (*.safetensors or *.bin).",
+                                fix="copy the weights into that folder (or rebuild it: `make ladder`).")
+    heads = config.get("num_attention_heads") or 1
+    head_dim = config.get("head_dim") or (config.get("hidden_size", 0) // heads)
+    if device == "cpu" and head_dim and head_dim < CPU_MIN_HEAD_DIM:
+        raise UnknownModelError(
+            f"{folder.name} has a head size of {head_dim} (hidden_size {config.get('hidden_size')} / "
+            f"{heads} heads); vLLM's CPU build needs at least {CPU_MIN_HEAD_DIM}.",
+            fix=f"serve it on a GPU, or use a model with hidden_size / num_attention_heads >= {CPU_MIN_HEAD_DIM}.")
+    return config
 
 
 def preset_dict(preset: ModelPreset) -> dict:

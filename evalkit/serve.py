@@ -35,7 +35,7 @@ from evalkit.errors import (
     ToolMissingError,
     UnknownModelError,
 )
-from evalkit.models import PRESETS, ModelPreset, get_preset
+from evalkit.models import PRESETS, ModelPreset, check_model_folder, get_preset
 from evalkit.settings import Settings, get_settings
 
 # ---------------------------------------------------------------- HTTP
@@ -105,6 +105,7 @@ def resolve_model(model: str, settings: Settings | None = None) -> ModelRef:
                 f"{local} is a folder but has no config.json, so it is not a Hugging Face model directory.",
                 fix="point at the folder that holds config.json and the weights.",
             )
+        check_model_folder(local)
         return ModelRef(name=local.name, source=str(local.resolve()), tokenizer=str(local.resolve()))
     try:
         preset = get_preset(model)
@@ -484,6 +485,8 @@ def _start(ref: ModelRef, port: int, max_model_len, extra_args, start_timeout_s,
             "server with base_url=...",
         )
     device = detect_device(settings)
+    if Path(ref.source).is_dir():
+        check_model_folder(ref.source, device)
     command = server_command(ref, port, device, settings, max_model_len, extra_args)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     log_path = settings.runs_dir / "servers" / f"{ref.name.replace('/', '_')}-{port}-{stamp}.log"

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -75,8 +76,8 @@ def test_cli_server_outlives_the_command_and_stop_ends_it(test_settings, tmp_pat
 
 
 def test_server_dying_at_start_up_is_reported(test_settings, tmp_path):
-    broken = tmp_path / "broken-model"
-    broken.mkdir()
+    broken = tmp_path / "broken-model"  # tokenizer and weights present (checked before start), architecture unknown
+    shutil.copytree(test_settings.data_dir / "models" / "stories260k", broken)
     (broken / "config.json").write_text(json.dumps({"model_type": "llama", "architectures": ["NoSuchArch"]}))
     settings = test_settings.model_copy(update={"port": 8798})
     with pytest.raises(errors.ServerStartError) as info:

@@ -137,3 +137,38 @@ def test_enforce_eager_setting_overrides_the_device_default(settings, device, ea
     ref = resolve_model("stories260k", settings)
     cmd = server_command(ref, 8123, device, settings.model_copy(update={"enforce_eager": eager}))
     assert ("--enforce-eager" in cmd) is eager
+
+
+def _model_copy(settings, tmp_path, name="ladder-s"):
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(settings.data_dir / "models" / name, folder)
+    return folder
+
+
+@pytest.mark.parametrize("remove,fragment", [("tokenizer.json", "no tokenizer"),
+                                             ("model.safetensors", "no weights")])
+def test_folder_missing_tokenizer_or_weights(settings, tmp_path, remove, fragment):
+    folder = _model_copy(settings, tmp_path)
+    (folder / remove).unlink()
+    for other in ("tokenizer.model", "vocab.json"):
+        (folder / other).unlink(missing_ok=True)
+    with pytest.raises(errors.UnknownModelError) as info:
+        resolve_model(str(folder), settings)
+    assert fragment in str(info.value) and info.value.fix
+
+
+def test_head_size_too_small_for_cpu_is_refused_before_start(settings, tmp_path):
+    import json
+
+    from evalkit.models import check_model_folder
+
+    folder = _model_copy(settings, tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    config.update(num_attention_heads=8, head_dim=8)
+    (folder / "config.json").write_text(json.dumps(config))
+    check_model_folder(folder, "gpu")  # a GPU takes it
+    with pytest.raises(errors.UnknownModelError) as info:
+        check_model_folder(folder, "cpu")
+    assert "head size of 8" in str(info.value) and "at least 32" in str(info.value)
