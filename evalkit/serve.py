@@ -405,6 +405,7 @@ def serve(
         _say(echo, f"attached to {srv.model} at {srv.base_url}")
         return srv
     ref = resolve_model(model or settings.model, settings)
+    explicit = port is not None
     port = port or settings.port
     for info in project_servers(settings):
         if info.model == ref.name and _answers(info.base_url, settings):
@@ -416,7 +417,16 @@ def serve(
                 return Server(info, settings=settings)
         if not port_free(settings.host, port):
             url = f"http://{settings.host}:{port}/v1"
-            srv = _attach_same_model(url, ref, settings)
+            try:
+                srv = _attach_same_model(url, ref, settings)
+            except PortInUseError:
+                # another model holds the default port (a notebook switching models): take the next free one
+                nearby = None if explicit else next((p for p in range(port + 1, port + 21)
+                                                     if port_free(settings.host, p)), None)
+                if nearby is None:
+                    raise
+                _say(echo, f"port {port} serves another model; starting {ref.name} on port {nearby}")
+                return _start(ref, nearby, max_model_len, extra_args, start_timeout_s, settings, echo)
             _say(echo, f"attached to {srv.model} at {srv.base_url} (already running on port {port})")
             return srv
         return _start(ref, port, max_model_len, extra_args, start_timeout_s, settings, echo)

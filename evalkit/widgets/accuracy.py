@@ -70,14 +70,24 @@ class AccuracyPanel:
             served = [m["id"] for m in list_models(self.srv.base_url)]
         except (OSError, ValueError):
             served = []
-        return served if self.srv.model in served else [self.srv.model, *served]
+        from evalkit.models import PRESETS
+
+        ladder = [name for name, p in PRESETS.items() if p.embedded]
+        return list(dict.fromkeys([self.srv.model, *served, *ladder]))
 
     def _server(self):
+        """The current server, another model it serves, or (an embedded model) that model's own server."""
+        from evalkit.serve import attach, list_models, serve
+
         if self.model.value == self.srv.model:
             return self.srv
-        from evalkit.serve import attach
-
-        return attach(self.srv.base_url, self.model.value)
+        try:
+            served = [m["id"] for m in list_models(self.srv.base_url)]
+        except (OSError, ValueError):
+            served = []
+        if self.model.value in served:
+            return attach(self.srv.base_url, self.model.value)
+        return serve(self.model.value)
 
     def run(self):
         """Evaluate with the current choices into a new folder and redraw; returns the result (None on error)."""

@@ -2,6 +2,7 @@
 
 import json
 import socket
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -102,11 +103,20 @@ def test_attach_names_the_served_models(fake_openai, settings):
 
 
 def test_port_in_use_by_another_model(fake_openai, settings):
-    settings = settings.model_copy(update={"port": fake_openai})
     with pytest.raises(errors.PortInUseError) as info:
-        serve("stories260k", settings=settings, echo=False)
+        serve("stories260k", port=fake_openai, settings=settings, echo=False)  # a port asked for: strict
     message = str(info.value)
     assert str(fake_openai) in message and "other-model" in message and "EVALKIT_PORT" in message
+
+
+def test_default_port_serving_another_model_moves_to_the_next_free_port(fake_openai, settings, monkeypatch):
+    serve_mod = sys.modules["evalkit.serve"]
+
+    started = []
+    monkeypatch.setattr(serve_mod, "_start", lambda ref, port, *args: started.append((ref.name, port)) or "server")
+    settings = settings.model_copy(update={"port": fake_openai})
+    assert serve("stories260k", settings=settings, echo=False) == "server"  # a notebook switching models
+    assert started[0][0] == "stories260k" and started[0][1] > fake_openai
 
 
 def test_port_in_use_by_something_else(settings):
