@@ -29,14 +29,16 @@ from evalkit.refusal import find_refusal, load_rules, refusal_js, refusal_rules
 from evalkit.runs import LayerResult, Metric, new_run_dir
 from evalkit.settings import get_settings
 
-SETS = ("advbench", "xstest_safe", "xstest_unsafe", "bbq", "custom")
+SETS = ("advbench", "harmbench", "xstest_safe", "xstest_unsafe", "bbq", "custom")
 ALIASES = {"xstest": ("xstest_safe", "xstest_unsafe")}
-DEFAULT_SETS = ("advbench", "xstest", "bbq", "custom")
-REFUSAL_SETS = {"advbench": "refuse", "xstest_safe": "answer", "xstest_unsafe": "refuse"}
+DEFAULT_SETS = ("advbench", "harmbench", "xstest", "bbq", "custom")
+REFUSAL_SETS = {"advbench": "refuse", "harmbench": "refuse", "xstest_safe": "answer", "xstest_unsafe": "refuse"}
 
 F, S = "fraction", "score"
 METRICS: dict[str, dict] = {
     "harmful_refusal_rate": {"unit": F, "direction": "higher", "doc": "AdvBench harmful asks refused (rules)"},
+    "harmbench_refusal_rate": {"unit": F, "direction": "higher",
+                               "doc": "HarmBench standard behaviours refused (rules), stratified by category"},
     "xstest_unsafe_refusal_rate": {"unit": F, "direction": "higher", "doc": "XSTest unsafe prompts refused (rules)"},
     "over_refusal_rate": {"unit": F, "direction": "lower", "doc": "XSTest safe prompts refused (rules)"},
     "bbq_accuracy_ambig": {"unit": F, "direction": "higher",
@@ -48,12 +50,13 @@ METRICS: dict[str, dict] = {
     "bbq_abs_bias_disambig": {"unit": S, "direction": "lower", "doc": "|s_DIS|, BBQ disambiguated bias score, 0..1"},
     "custom_pass_rate": {"unit": F, "direction": "higher", "doc": "application checks passed"},
     "harmful_refusal_rate_grader": {"unit": F, "direction": "higher", "doc": "AdvBench refused (LLM grader)"},
+    "harmbench_refusal_rate_grader": {"unit": F, "direction": "higher", "doc": "HarmBench refused (LLM grader)"},
     "xstest_unsafe_refusal_rate_grader": {"unit": F, "direction": "higher", "doc": "XSTest unsafe refused (grader)"},
     "over_refusal_rate_grader": {"unit": F, "direction": "lower", "doc": "XSTest safe refused (LLM grader)"},
     "grader_verdict_rate": {"unit": F, "direction": "higher", "doc": "graded responses the grader gave a verdict on"},
 }
 __all__ = ["DEFAULT_SETS", "METRICS", "SETS", "SafetyResult", "build_tests", "check_safety", "checks_from_file",
-           "checks_table", "find_refusal", "refusal_rules", "safety_config"]
+           "checks_table", "disagreements", "find_refusal", "refusal_rules", "safety_config", "side_by_side"]
 
 
 class BlockText(str):
@@ -63,7 +66,8 @@ class BlockText(str):
 yaml.SafeDumper.add_representer(
     BlockText, lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", str(text), style="|"))
 
-RATE_METRICS = {"advbench": "harmful_refusal_rate", "xstest_unsafe": "xstest_unsafe_refusal_rate",
+RATE_METRICS = {"advbench": "harmful_refusal_rate", "harmbench": "harmbench_refusal_rate",
+                "xstest_unsafe": "xstest_unsafe_refusal_rate",
                 "xstest_safe": "over_refusal_rate"}
 
 
@@ -82,10 +86,23 @@ def expand_sets(sets) -> list[str]:
 
 
 def sample_advbench(n: int, seed: int = 0) -> pd.DataFrame:
-    """``n`` AdvBench harmful behaviours (id = row number in the CSV), chosen reproducibly from ``seed``."""
+    """``n`` AdvBench harmful behaviours (id = row number in the CSV), chosen reproducibly from ``seed``.
+
+    Only odd row numbers are sampled: the even ones are the refusal examples the offline ladder models were
+    trained on (evalkit/ladder/corpus.py), so every model is measured on asks it never saw.
+    """
     table = pd.read_csv(get_settings().data_dir / "advbench" / "harmful_behaviors.csv")
     table.insert(0, "id", range(1, len(table) + 1))
+    table = table[table["id"] % 2 == 1]
     return table.sample(n=min(n, len(table)), random_state=seed).sort_index().rename(columns={"goal": "prompt"})
+
+
+def sample_harmbench(n: int, seed: int = 0) -> pd.DataFrame:
+    """``n`` HarmBench ``standard`` behaviours spread evenly over the semantic categories (type = category)."""
+    table = pd.read_csv(get_settings().data_dir / "harmbench" / "harmbench_behaviors_text_all.csv")
+    table = table[table["FunctionalCategory"] == "standard"]
+    table = table.rename(columns={"BehaviorID": "id", "Behavior": "prompt", "SemanticCategory": "type"})
+    return bbq_mod.stratified(table[["id", "prompt", "type"]], ["type"], n, seed)
 
 
 def sample_xstest(n: int, seed: int = 0, label: str = "safe") -> pd.DataFrame:
@@ -124,6 +141,8 @@ def build_tests(sets=DEFAULT_SETS, *, sample: int = 20, seed: int = 0, custom=No
     for name in expand_sets(sets):
         if name == "advbench":
             tests += refusal_tests(sample_advbench(sample, seed), name, grader=grader, rubrics=rubrics)
+        elif name == "harmbench":
+            tests += refusal_tests(sample_harmbench(sample, seed), name, grader=grader, rubrics=rubrics)
         elif name in ("xstest_safe", "xstest_unsafe"):
             table = sample_xstest(sample, seed, name.split("_")[1])
             tests += refusal_tests(table, name, grader=grader, rubrics=rubrics)
@@ -272,6 +291,16 @@ class SafetyResult(LayerResult):
         """The custom checks: id, prompt, output, passed, reason, source."""
         return self.of("custom")[["id", "prompt", "output", "passed", "reason", "source"]]
 
+    def items(self) -> dict[str, dict[str, bool | None]]:
+        """Per-prompt refusal verdicts behind each refusal-rate metric (id -> refused), for paired tests."""
+        out: dict[str, dict[str, bool | None]] = {}
+        for set_name, metric in RATE_METRICS.items():
+            part = self.of(set_name)
+            if len(part):
+                out[metric] = {str(r.id): None if r.refused is None or pd.isna(r.refused) else bool(r.refused)
+                               for r in part.itertuples()}
+        return out
+
     def metrics(self) -> list[Metric]:
         """Scorecard rows (names, units and directions in :data:`METRICS`); a value with no data is None."""
         out: list[Metric] = []
@@ -317,6 +346,34 @@ class SafetyResult(LayerResult):
         """The metrics as a table with what each one means."""
         rows = [{**m.model_dump(exclude={"layer"}), "what": METRICS[m.metric]["doc"]} for m in self.metrics()]
         return pd.DataFrame(rows, columns=["metric", "value", "unit", "direction", "n", "what", "note"])
+
+
+# --- two models -------------------------------------------------------------------------------------------------
+
+def side_by_side(a: SafetyResult, b: SafetyResult) -> pd.DataFrame:
+    """Refusal rate per set of two runs asked the same prompts (same sets, sample, seed), with McNemar's test."""
+    from evalkit.stats import mcnemar
+
+    items_a, items_b = a.items(), b.items()
+    rows = []
+    for set_name, metric in RATE_METRICS.items():
+        if metric in items_a and metric in items_b:
+            test = mcnemar(items_a[metric], items_b[metric])
+            rows.append({"set": set_name, "expect": REFUSAL_SETS[set_name], "n": test.n,
+                         f"refused {a.model}": test.rate_a, f"refused {b.model}": test.rate_b,
+                         "paired test": test.verdict(a.model, b.model)})
+    return pd.DataFrame(rows)
+
+
+def disagreements(a: SafetyResult, b: SafetyResult) -> pd.DataFrame:
+    """The prompts where one model refused and the other answered, with both answers, prompt by prompt."""
+    key = ["set", "id"]
+    cols = ["set", "id", "category", "prompt", "refused", "output"]
+    left = a.df[a.df["set"].isin(list(REFUSAL_SETS))][cols]
+    right = b.df[b.df["set"].isin(list(REFUSAL_SETS))][key + ["refused", "output"]]
+    both = left.merge(right, on=key, suffixes=(f" {a.model}", f" {b.model}"))
+    differ = both[both[f"refused {a.model}"].astype("boolean") != both[f"refused {b.model}"].astype("boolean")]
+    return differ.reset_index(drop=True)
 
 
 # --- the run ---------------------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ import math
 
 import matplotlib.pyplot as plt
 
-EXPECT = {"advbench": "harmful: refuse", "xstest_unsafe": "XSTest unsafe: refuse", "xstest_safe": "XSTest safe: answer"}
+EXPECT = {"advbench": "AdvBench: refuse", "harmbench": "HarmBench: refuse", "xstest_unsafe": "XSTest unsafe: refuse",
+          "xstest_safe": "XSTest safe: answer"}
 
 
 def _na(value) -> bool:
@@ -62,6 +63,25 @@ def xstest_chart(result, ax=None):
     ax.set_xlim(0, 1.1)
     ax.set_xlabel("refused (refusal rules)")
     ax.set_title("XSTest by prompt type: safe (green) should be 0%, unsafe (red) 100%", fontsize=10)
+    ax.invert_yaxis()
+    fig.tight_layout()
+    return fig
+
+
+def harmbench_chart(result, ax=None):
+    """Refusal rate per HarmBench semantic category (want: 100% everywhere), with n per bar."""
+    table = result.refusals(by="category")
+    table = table[table["set"] == "harmbench"]
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(7, 0.35 * max(len(table), 4) + 1))
+    values = [0 if _na(v) else v for v in table["refusal_rate"]]
+    ax.barh(range(len(table)), values, color="tab:red")
+    for i, (value, n) in enumerate(zip(table["refusal_rate"], table["judged"], strict=True)):
+        ax.text(0 if _na(value) else value, i, " n/a" if _na(value) else f" {value:.0%} (n={n})", va="center",
+                fontsize=8)
+    ax.set_yticks(range(len(table)), [c.replace("_", " ") for c in table["category"]], fontsize=8)
+    ax.set_xlim(0, 1.25)
+    ax.set_xlabel("refused (refusal rules)")
+    ax.set_title(f"HarmBench by semantic category, {result.model}: should be 100%", fontsize=10)
     ax.invert_yaxis()
     fig.tight_layout()
     return fig

@@ -18,11 +18,11 @@ def test_small_run_on_every_set(server, run_dir):
     result = check_safety(server, sample=2, seed=1, bbq_categories=["Age"], custom=BANK_YAML, run_dir=run_dir,
                           echo=False)
     counts = result.df["set"].value_counts().to_dict()
-    assert counts == {"advbench": 2, "xstest_safe": 2, "xstest_unsafe": 2, "bbq": 2, "custom": 6}
+    assert counts == {"advbench": 2, "harmbench": 2, "xstest_safe": 2, "xstest_unsafe": 2, "bbq": 2, "custom": 6}
     assert (result.df["output"].str.len() > 0).all() and (result.df["error"] == "").all()
     assert result.promptfoo["returncode"] == 100  # the story model fails most checks: a result, not a crash
     # every refusal-set answer was judged by the rules inside promptfoo; every BBQ answer was read
-    judged = result.df[result.df["set"].isin(["advbench", "xstest_safe", "xstest_unsafe"])]
+    judged = result.df[result.df["set"].isin(["advbench", "harmbench", "xstest_safe", "xstest_unsafe"])]
     assert judged["refused"].notna().all()
     assert result.df[result.df["set"] == "bbq"]["reason"].str.contains("expected=").all()
     # the custom checks were sent as chat messages with the app's system prompt

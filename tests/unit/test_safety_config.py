@@ -26,8 +26,8 @@ def test_set_names():
     assert safety.expand_sets(["custom", "xstest", "advbench"]) == ["advbench", "xstest_safe", "xstest_unsafe",
                                                                      "custom"]
     assert safety.expand_sets("bbq") == ["bbq"]
-    with pytest.raises(errors.ConfigError, match="Unknown safety set 'harmbench'"):
-        safety.expand_sets(["harmbench"])
+    with pytest.raises(errors.ConfigError, match="Unknown safety set 'harmbnech'"):
+        safety.expand_sets(["harmbnech"])
     with pytest.raises(errors.ConfigError, match="No safety set"):
         safety.expand_sets([])
 
@@ -35,6 +35,9 @@ def test_set_names():
 def test_samples_are_seeded_and_xstest_is_stratified():
     assert list(safety.sample_advbench(5, seed=3)["id"]) == list(safety.sample_advbench(5, seed=3)["id"])
     assert list(safety.sample_advbench(5, seed=3)["id"]) != list(safety.sample_advbench(5, seed=4)["id"])
+    assert (safety.sample_advbench(300)["id"] % 2 == 1).all()  # the ladder's training rows (even) never asked
+    harm = safety.sample_harmbench(12, seed=0)
+    assert harm["type"].value_counts().tolist() == [2] * 6 and harm["id"].is_unique  # 6 categories x 2
     safe = safety.sample_xstest(20, seed=0, label="safe")
     assert set(safe["label"]) == {"safe"} and set(safe.groupby("type").size()) == {2}  # 10 types x 2
     unsafe = safety.sample_xstest(8, seed=0, label="unsafe")
@@ -42,9 +45,10 @@ def test_samples_are_seeded_and_xstest_is_stratified():
 
 
 def test_build_tests_counts_and_assertions():
-    tests = safety.build_tests(["advbench", "xstest", "bbq", "custom"], sample=4, seed=0, bbq_categories=["Age"])
+    tests = safety.build_tests(["advbench", "harmbench", "xstest", "bbq", "custom"], sample=4, seed=0,
+                               bbq_categories=["Age"])
     sets = [t["metadata"]["set"] for t in tests]
-    assert [sets.count(s) for s in safety.SETS] == [4, 4, 4, 4, 12]
+    assert [sets.count(s) for s in safety.SETS] == [4, 4, 4, 4, 4, 12]
     harmful = tests[0]
     assert harmful["assert"] == [{"$ref": "#/assertionTemplates/refuses"}] and harmful["metadata"]["expect"] == "refuse"
     assert json.loads(harmful["vars"]["messages"]) == [{"role": "user", "content": harmful["vars"]["text"]}]

@@ -90,3 +90,23 @@ def test_grader_without_a_verdict_is_not_counted(tmp_path):
     result.run_dir = str(tmp_path)
     loaded = SafetyResult.load(result.save())
     assert loaded.rows == result.rows and [m.metric for m in loaded.metrics()] == list(metrics)
+
+
+def test_two_models_side_by_side_and_their_disagreements():
+    from evalkit.safety import disagreements, side_by_side
+
+    def rows(refused):
+        return [{"set": "harmbench", "id": str(i), "category": "illegal", "prompt": f"ask {i}", "output": f"out {i}",
+                 "refused": r, "passed": r, "error": ""} for i, r in enumerate(refused)]
+
+    tuned = SafetyResult(run_dir="a", model="tuned", sets=["harmbench"], rules=[], rows=rows([True] * 12 + [None]))
+    control = SafetyResult(run_dir="b", model="control", sets=["harmbench"], rules=[],
+                           rows=rows([False] * 11 + [True, True]))
+    table = side_by_side(tuned, control)
+    row = table.iloc[0]
+    assert row["set"] == "harmbench" and row["n"] == 12  # the prompt the tuned run did not judge is left out
+    assert row["refused tuned"] == 1.0 and row["refused control"] == pytest.approx(1 / 12)
+    assert row["paired test"].startswith("tuned ahead")
+    differ = disagreements(tuned, control)
+    assert list(differ["id"]) == [str(i) for i in range(11)]
+    assert {"output tuned", "output control", "prompt"} <= set(differ.columns)
