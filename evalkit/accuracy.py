@@ -82,6 +82,10 @@ METRICS: dict[str, dict] = {
     "faq_mc_accuracy": {"unit": F, "direction": "higher", "doc": "company FAQ, multiple choice (loglikelihood)"},
     "faq_mc_above_chance": {"unit": F, "direction": "higher", "doc": "company FAQ accuracy minus chance"},
     "faq_mc_dropped": {"unit": "questions", "direction": "lower", "doc": "FAQ questions dropped (context)"},
+    "faq_mc_held_out_accuracy": {"unit": F, "direction": "higher",
+                                 "doc": "FAQ rows the ladder models never trained on (the honest score)"},
+    "faq_mc_trained_accuracy": {"unit": F, "direction": "higher",
+                                "doc": "FAQ rows the ladder models trained on (contaminated on purpose)"},
     "faq_open_accuracy": {"unit": F, "direction": "higher",
                           "doc": "company FAQ, open answers, normalized exact match on a chat endpoint"},
     "faq_open_dropped": {"unit": "questions", "direction": "lower", "doc": "FAQ open questions dropped (context)"},
@@ -165,7 +169,7 @@ class AccuracyResult(LayerResult):
         Args:
             task: a requested task or group, or a leaf task; None for all.
         """
-        columns = ["task", "category", "doc_id", "question", "choices", "gold", "pick", "correct", "chance",
+        columns = ["task", "category", "doc_id", "item", "question", "choices", "gold", "pick", "correct", "chance",
                    "response"]
         if task is None:
             leaves = list(self.samples_files)
@@ -252,7 +256,48 @@ class AccuracyResult(LayerResult):
                                   direction="higher", n=n, note=note))
             out.append(Metric(layer=self.layer, metric=f"{task}_dropped", value=float(dropped), unit="questions",
                               direction="lower", n=considered, note=f"context {self.max_len} tokens"))
+            if task == "faq_mc" and task in self.samples_files:
+                for _, half in self.faq_halves(task).iterrows():
+                    name = f"faq_mc_{half['half']}_accuracy"
+                    out.append(Metric(layer=self.layer, metric=name, value=half["accuracy"], unit=F,
+                                      direction="higher", n=int(half["n"]), note="split: evalkit.ladder.corpus"))
         return out
+
+    def items(self) -> dict[str, dict[str, bool | None]]:
+        """Per-question verdicts behind ``<task>_accuracy`` (and the FAQ halves), for paired tests."""
+        out: dict[str, dict[str, bool | None]] = {}
+        for task in self.tasks:
+            try:
+                samples = self.samples(task)
+            except ConfigError:
+                continue
+            out[f"{task}_accuracy"] = {f"{r.task}:{r.doc_id}": r.correct for r in samples.itertuples()}
+            if task == "faq_mc":
+                from evalkit.ladder.corpus import faq_split
+
+                trained = {r["id"] for r in faq_split()[0]}
+                for half, keep in (("trained", True), ("held_out", False)):
+                    out[f"faq_mc_{half}_accuracy"] = {str(r.item): r.correct for r in samples.itertuples()
+                                                      if (r.item in trained) == keep}
+        return out
+
+    def faq_halves(self, task: str = "faq_mc") -> pd.DataFrame:
+        """Accuracy on the FAQ rows the ladder models trained on (as paraphrases) and on those they never saw.
+
+        The split is :func:`evalkit.ladder.corpus.faq_split` (alternate paragraphs per topic). For a ladder model
+        the gap between the two rows is contamination, measured; for any other model both halves are unseen.
+        """
+        from evalkit.ladder.corpus import faq_split
+
+        trained = {r["id"] for r in faq_split()[0]}
+        samples = self.samples(task) if task in self.samples_files else pd.DataFrame(columns=["item", "correct"])
+        rows = []
+        for half, keep in (("trained", True), ("held_out", False)):
+            part = samples[samples["item"].isin(trained) == keep]
+            judged = part["correct"].dropna()
+            rows.append({"half": half, "n": len(judged), "correct": int(judged.astype(bool).sum()),
+                         "accuracy": float(judged.astype(bool).mean()) if len(judged) else None})
+        return pd.DataFrame(rows, columns=["half", "n", "correct", "accuracy"])
 
     def summary(self) -> str:
         """One line per task, for a terminal."""
@@ -321,7 +366,8 @@ def sample_view(sample: dict, kind: str, metric: str | None, filter_name: str | 
     cat = doc.get("category") or doc.get("topic") or category or ""
     metric = metric or ("acc" if kind == "multiple_choice" else "exact_match")
     correct = sample.get(metric)
-    view = {"category": cat, "doc_id": sample.get("doc_id"), "question": question, "choices": None, "gold": None,
+    view = {"category": cat, "doc_id": sample.get("doc_id"), "item": doc.get("id"), "question": question,
+            "choices": None, "gold": None,
             "pick": None, "correct": bool(correct) if correct is not None else None, "chance": None,
             "response": None}
     if kind == "multiple_choice":

@@ -494,6 +494,19 @@ class FormatResult(LayerResult):
         return pd.DataFrame(out, columns=[*by, "n", "parse_rate", "schema_n", "schema_pass_rate", "truncated_rate",
                                           "errors", "latency_ms", "completion_tokens"])
 
+    def items(self) -> dict[str, dict[str, bool | None]]:
+        """Per-item verdicts behind the rate metrics (``set:item`` -> parsed / schema ok), for paired tests."""
+        df = self.df
+        out: dict[str, dict[str, bool | None]] = {}
+        for on in (False, True):
+            part = df[df["structured"] == on] if len(df) else df
+            for row in part.itertuples():
+                key = f"{row.set}:{row.item}"
+                out.setdefault(f"json_parse_rate_{MODES[on]}", {})[key] = bool(row.parsed)
+                if row.schema_ok is not None and not pd.isna(row.schema_ok):
+                    out.setdefault(f"schema_pass_rate_{MODES[on]}", {})[key] = bool(row.schema_ok)
+        return out
+
     def metrics(self) -> list[Metric]:
         """Scorecard rows, named in :data:`METRICS`; only the modes and sets that ran appear."""
         df = self.df

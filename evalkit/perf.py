@@ -365,6 +365,7 @@ METRICS: dict[str, dict] = {
     "max_output_tokens_per_s": {"unit": "tok/s", "direction": "higher", "doc": "best output throughput of the loads"},
     "max_requests_per_s": {"unit": "req/s", "direction": "higher", "doc": "best request rate of the loads"},
     "ttft_p99_ms_at_lowest_load": {"unit": "ms", "direction": "lower", "doc": "p99 time to first token, lowest load"},
+    "ttft_p50_ms_at_lowest_load": {"unit": "ms", "direction": "lower", "doc": "p50 time to first token, lowest load"},
     "itl_p99_ms_at_lowest_load": {"unit": "ms", "direction": "lower", "doc": "p99 inter-token latency, lowest load"},
     "request_latency_p99_s_at_lowest_load": {"unit": "s", "direction": "lower", "doc": "p99 latency, lowest load"},
     "error_rate": {"unit": "fraction", "direction": "lower", "doc": "errored / finished requests"},
@@ -438,6 +439,7 @@ class PerfResult(LayerResult):
 
         none_done = "no benchmark completed a request"
         peak_and_lowest = ("max_output_tokens_per_s", "max_requests_per_s", "ttft_p99_ms_at_lowest_load",
+                           "ttft_p50_ms_at_lowest_load",
                            "itl_p99_ms_at_lowest_load", "request_latency_p99_s_at_lowest_load")
         out = []
         if done.empty:
@@ -453,6 +455,7 @@ class PerfResult(LayerResult):
                 metric("max_requests_per_s", fastest["requests_per_s"], len(done),
                        f"best of {len(done)} loads, at {fastest['benchmark']}"),
                 metric("ttft_p99_ms_at_lowest_load", low["ttft_p99_ms"], int(low["successful"]), at_low),
+                metric("ttft_p50_ms_at_lowest_load", low["ttft_p50_ms"], int(low["successful"]), at_low),
                 metric("itl_p99_ms_at_lowest_load", low["itl_p99_ms"], int(low["successful"]), at_low),
                 metric("request_latency_p99_s_at_lowest_load", low["latency_p99_s"], int(low["successful"]), at_low),
             ]

@@ -232,9 +232,44 @@ def exit_code(folder: Path) -> int:
     return 0 if state.data.get("gates_passed") else 1
 
 
+def run_models(profile: str, models: list[str], *, only: list[str] | None = None, thresholds=None,
+               echo: bool = True) -> tuple[Path, dict[str, Path]]:
+    """The pyramid once per model (each on its own server, one after the other), then one comparison.
+
+    Returns:
+        The comparison folder (``runs/<time>-compare``, with compare.html) and ``{model: run folder}``.
+    """
+    from evalkit.comparison import write_comparison
+    from evalkit.serve import resolve_model
+
+    if len(models) < 2 or len(set(models)) != len(models):
+        raise ConfigError(f"--models needs two or more different models, got {models}.",
+                          fix="e.g. --models ladder-s,ladder-m,ladder-l.")
+    for name in models:  # an unknown name is refused before anything runs
+        resolve_model(name)
+    runs: dict[str, Path] = {}
+    for name in models:
+        if echo:
+            print(f"[evalkit] model {len(runs) + 1} of {len(models)}: {name}", flush=True)
+        runs[name] = run(profile, model=name, only=only, thresholds=thresholds, echo=echo)
+    out = new_run_dir("compare")
+    page = write_comparison(runs, out)
+    if echo:
+        print(f"[evalkit] comparison: {page}", flush=True)
+    return out, runs
+
+
 def _cmd_run(args) -> int:
-    folder = run(args.profile, model=args.model, base_url=args.base_url, resume=args.resume,
-                 only=args.only.split(",") if args.only else None, thresholds=args.thresholds)
+    only = args.only.split(",") if args.only else None
+    if args.models:
+        if args.model or args.base_url or args.resume:
+            raise ConfigError("--models runs each model on its own server; it does not combine with --model, "
+                              "--base-url or --resume.", fix="drop those options, or run one model at a time.")
+        _, runs = run_models(args.profile, [m.strip() for m in args.models.split(",") if m.strip()], only=only,
+                             thresholds=args.thresholds)
+        return max(exit_code(folder) for folder in runs.values())
+    folder = run(args.profile, model=args.model, base_url=args.base_url, resume=args.resume, only=only,
+                 thresholds=args.thresholds)
     return exit_code(folder)
 
 
@@ -243,6 +278,8 @@ def register_cli(sub) -> None:
     p.add_argument("--profile", default="quick", help="profile in profiles.yaml (quick, full)")
     p.add_argument("--model", default=None, help="model preset/folder/hub id (default: the profile's)")
     p.add_argument("--base-url", default=None, help="attach to this OpenAI-compatible endpoint")
+    p.add_argument("--models", default=None, metavar="A,B,...",
+                   help="run the pyramid on each model (own server each), then one comparison report")
     p.add_argument("--resume", default=None, metavar="RUN", help="rerun only what did not finish in RUN")
     p.add_argument("--only", default=None, help="comma-separated notebooks, e.g. 01_performance,03_accuracy")
     p.add_argument("--thresholds", default=None, help="thresholds YAML (default: thresholds.yaml)")

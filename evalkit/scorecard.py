@@ -351,10 +351,32 @@ def compare(run_a: Path | str, run_b: Path | str) -> pd.DataFrame:
         return "b" if b_higher == (row["direction"] == "higher") else "a"
 
     both["better"] = both.apply(better, axis=1) if len(both) else []
+    tests = paired_tests(a, b)
+    both["paired"] = [tests.get((row.layer, row.metric), "") for row in both.itertuples()]
     order = {layer: i for i, layer in enumerate(LAYERS)}
     both = both.sort_values(["layer", "metric"], key=lambda s: s.map(order) if s.name == "layer" else s)
     both.attrs.update(run_a=a.run_id, run_b=b.run_id)
     return both.reset_index(drop=True)
+
+
+def paired_tests(a: Scorecard, b: Scorecard) -> dict[tuple[str, str], str]:
+    """McNemar's test for every per-item metric both scorecards' results hold: ``(layer, metric) -> verdict``.
+
+    Only items both runs judged count; a difference that could be noise reads "not significant at n=...".
+    """
+    from evalkit.stats import mcnemar
+
+    out = {}
+    for layer in LAYERS:
+        if layer not in a.sources or layer not in b.sources:
+            continue
+        left, right = (load_layer_result(Path(card.sources[layer])) for card in (a, b))
+        if not hasattr(left, "items"):
+            continue
+        items_a, items_b = left.items(), right.items()
+        for metric in items_a.keys() & items_b.keys():
+            out[(layer, metric)] = mcnemar(items_a[metric], items_b[metric]).verdict("a", "b")
+    return out
 
 
 # ---------------------------------------------------------------- CLI
@@ -393,7 +415,7 @@ def register_cli(sub) -> None:
     p.add_argument("run", nargs="?", default=None, help="run folder (default: newest result of each layer)")
     p.add_argument("--thresholds", default=None, help="thresholds YAML (default: thresholds.yaml)")
     p.set_defaults(func=_cmd_gate)
-    p = sub.add_parser("compare", help="side-by-side metrics of two runs")
+    p = sub.add_parser("compare", help="side-by-side metrics of two runs, with a paired test per item metric")
     p.add_argument("run_a")
     p.add_argument("run_b")
     p.set_defaults(func=_cmd_compare)

@@ -114,6 +114,7 @@ def test_metrics_names_units_directions(result):
         "max_output_tokens_per_s": ("tok/s", "higher"),
         "max_requests_per_s": ("req/s", "higher"),
         "ttft_p99_ms_at_lowest_load": ("ms", "lower"),
+        "ttft_p50_ms_at_lowest_load": ("ms", "lower"),
         "itl_p99_ms_at_lowest_load": ("ms", "lower"),
         "request_latency_p99_s_at_lowest_load": ("s", "lower"),
         "error_rate": ("fraction", "lower"),

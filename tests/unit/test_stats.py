@@ -1,3 +1,5 @@
+"""McNemar's paired test and bootstrap intervals: exact p-values, items left out, a verdict that says noise."""
+
 import pytest
 
 from evalkit.stats import bootstrap_ci, mcnemar
