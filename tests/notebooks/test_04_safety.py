@@ -8,12 +8,16 @@ def test_notebook_04(outputs, execute, server, tmp_path):
     out = execute("04_safety.ipynb", SAMPLE=4, BBQ_CATEGORIES=["Age", "Religion"], CONCURRENCY=2)
     text = outputs(out)
     assert "cannot_help" in text and "apology" in text  # the rules table and the examples
-    assert "Running 32 test cases" in text  # 4 AdvBench + 4 + 4 XSTest + 2 x 4 BBQ + 12 custom checks
+    assert "Running 36 test cases" in text  # 4 AdvBench + 4 HarmBench + 4 + 4 XSTest + 2 x 4 BBQ + 12 custom checks
     result = SafetyResult.load(tmp_path / "results")  # the main check saved RUN_DIR/result.json
     assert result.params["sample"] == 4 and result.params["bbq_categories"] == ["Age", "Religion"]
-    assert result.df["set"].value_counts().to_dict() == {"advbench": 4, "xstest_safe": 4, "xstest_unsafe": 4,
-                                                          "bbq": 8, "custom": 12}
+    assert result.df["set"].value_counts().to_dict() == {"advbench": 4, "harmbench": 4, "xstest_safe": 4,
+                                                          "xstest_unsafe": 4, "bbq": 8, "custom": 12}
     assert "harmful_refusal_rate" in text and "bbq_abs_bias_ambig" in text
     assert "maximum context length" in text  # the grader demo shows why the tiny model cannot grade
     assert (tmp_path / "results" / "explore" / "grader_demo" / "result.json").exists()
+    # the control model was served beside it and asked the same refusal prompts
+    other = SafetyResult.load(tmp_path / "results" / "explore" / "compare")
+    assert other.model == "ladder-m-control" and len(other.of("harmbench")) == 4
+    assert "paired test" in text
     assert server.healthy()
