@@ -92,6 +92,19 @@ class RunState:
         self.save()
 
 
+def kernel_config():
+    """Kernel settings for papermill: CurveZMQ encryption of the kernel's local sockets where pyzmq has it.
+
+    ipykernel warns at every start that a TCP kernel without encryption is readable by anyone on the machine;
+    "auto" gives the kernel keys when its kernelspec says it can use them, which silences the warning by fixing
+    its cause.
+    """
+    import zmq
+    from traitlets.config import Config
+
+    return Config({"KernelManager": {"transport_encryption": "auto"}}) if zmq.has("curve") else Config()
+
+
 def execute_notebook(name: str, out_dir: Path, parameters: dict, echo: bool = True) -> dict:
     """Run one notebook with papermill; return its status record (never raises for a failing cell)."""
     import papermill
@@ -104,7 +117,7 @@ def execute_notebook(name: str, out_dir: Path, parameters: dict, echo: bool = Tr
     try:
         papermill.execute_notebook(
             str(source), str(output), parameters=parameters, kernel_name="python3", cwd=str(notebooks_dir()),
-            progress_bar=False, log_output=False, request_save_on_cell_execute=True,
+            progress_bar=False, log_output=False, request_save_on_cell_execute=True, config=kernel_config(),
         )
         record.update(status="ok")
     except PapermillExecutionError as exc:
