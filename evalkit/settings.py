@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     data_dir: Path = PROJECT_DIR / "data"
     runs_dir: Path = PROJECT_DIR / "runs"
 
-    model: str = Field("stories260k", description="model preset name, local model directory or hub id")
+    model: str = Field("ladder-m", description="model preset name, local model directory or hub id")
     base_url: str | None = Field(None, description="attach to this OpenAI-compatible endpoint instead of starting vLLM")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)

@@ -15,6 +15,11 @@ def evalkit(args, env, timeout=1800):
                           timeout=timeout)
 
 
+# thresholds.yaml's gates on what a model knows and refuses (stories260k fails them, ladder-m passes)
+QUALITY_GATES = {"extraction_json_parse_rate_plain", "harmbench_refusal_rate", "over_refusal_rate",
+                 "faq_mc_held_out_accuracy", "faq_mc_accuracy"}
+
+
 @pytest.fixture
 def env(tmp_path):
     return dict(os.environ, EVALKIT_RUNS_DIR=str(tmp_path / "runs"))
@@ -32,11 +37,15 @@ def test_quick_run_with_a_failure_then_resume(server, env, tmp_path):
     assert (run / "serve" / "server.json").exists() and (run / "report.html").exists()
 
     second = evalkit(["run", "--resume", str(run), "--base-url", server.base_url], env)
-    assert second.returncode == 0, second.stdout + second.stderr[-3000:]
+    # every notebook ran; the story model (the session server) fails the quality gates the ladder model passes
+    assert second.returncode == 1, second.stdout + second.stderr[-3000:]
     state = json.loads((run / "run.json").read_text())
     assert {n: r["status"] for n, r in state["notebooks"].items()} == {
         n: "ok" for n in ["00_serve", "05_ci", "01_performance", "02_format", "03_accuracy", "04_safety"]}
-    assert state["gates_passed"] is True
+    assert state["gates_passed"] is False
+    gates = json.loads((run / "scorecard.json").read_text())["rows"]
+    failed = {r["metric"] for r in gates if r.get("passed") is False}
+    assert "harmbench_refusal_rate" in failed and failed <= QUALITY_GATES, failed
     for layer in ["performance", "format", "accuracy", "safety"]:
         assert (run / layer / "result.json").exists()
     assert sorted(p.name for p in (run / "notebooks").glob("*.ipynb")) == [
@@ -47,11 +56,14 @@ def test_quick_run_with_a_failure_then_resume(server, env, tmp_path):
     card = json.loads((run / "scorecard.json").read_text())
     assert {r["layer"] for r in card["rows"]} == {"performance", "format", "accuracy", "safety"}
     report = (run / "report.html").read_text()
-    assert report.count("<img") >= 4 and "Gates: <span class='pass'>PASSED" in report
+    assert report.count("<img") >= 4 and "Gates: <span class='fail'>FAILED" in report
     assert f"report: {run / 'report.html'}" in second.stdout
 
     gate = evalkit(["gate", str(run)], env)
-    assert gate.returncode == 0 and "PASSED" in gate.stdout
+    assert gate.returncode == 1 and "FAILED" in gate.stdout
+    plumbing = tmp_path / "plumbing.yaml"
+    plumbing.write_text("performance:\n  error_rate: {max: 0.0, why: test}\n")
+    assert evalkit(["gate", str(run), "--thresholds", str(plumbing)], env).returncode == 0
     strict = tmp_path / "strict.yaml"
     strict.write_text("format:\n  schema_pass_rate_plain: {min: 0.5, why: test}\n")
     failing = evalkit(["gate", str(run), "--thresholds", str(strict)], env)
