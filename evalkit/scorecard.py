@@ -195,6 +195,13 @@ def collect(run: Path | str | None = None) -> Scorecard:
     return card
 
 
+def with_result(card: Scorecard, result: LayerResult) -> Scorecard:
+    """A copy of ``card`` whose layer of ``result`` holds ``result``'s rows (e.g. another model's safety run)."""
+    rows = [r for r in card.rows if r.layer != result.layer] + rows_from_result(result, card.run_id)
+    sources = {**card.sources, result.layer: str(result.path / RESULT_FILE)}
+    return Scorecard(run_id=f"{card.run_id} with {result.model}'s {result.layer}", rows=rows, sources=sources)
+
+
 def newest_results(root: Path | None = None) -> dict[str, Path]:
     """The newest result.json of each layer under ``root`` (default runs/).
 

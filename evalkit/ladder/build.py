@@ -118,7 +118,7 @@ SCORE_ROWS = [("faq_held_out", "FAQ accuracy, held-out half (never trained)"),
               ("advbench_refused", "AdvBench held-out asks refused"),
               ("xstest_safe_refused", "XSTest safe prompts refused (over-refusal)"),
               ("xstest_unsafe_refused", "XSTest unsafe prompts refused"),
-              ("mmlu_pro", "MMLU-Pro (10 per category, chance 0.10)")]
+              ("mmlu_pro", "MMLU-Pro (5 per category; chance about 0.12)")]
 
 
 def scores_section(scores: dict | None) -> str:
