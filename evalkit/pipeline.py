@@ -175,7 +175,8 @@ def run(
             state = RunState(folder, {
                 # attached to a base URL without --model: whatever model it serves, not the profile's
                 "run_id": folder.name, "profile": profile, "model": model or (None if base_url else (
-                    profiles[profile].get("model") or settings.model)), "base_url": base_url, "created": datetime.now().isoformat(timespec="seconds"),
+                    profiles[profile].get("model") or settings.model)), "base_url": base_url,
+                "created": datetime.now().isoformat(timespec="seconds"),
                 "notebooks": {},
             })
             state.save()
