@@ -96,7 +96,7 @@ A teaching model of the evalkit ladder: Llama architecture, trained from scratch
 vocabulary {VOCAB_SIZE}, context 1024, tied embeddings |
 | training | {item.steps} steps x {item.batch} windows of 512 ({figures['tokens_seen']:,} tokens, loss on answers \
 only), AdamW, peak lr {item.lr}, cosine, seed {item.seed} |
-| training time | {figures['seconds']:.0f} s on 2 CPU cores |
+| training time | {figures['seconds']:.0f} s on 2 CPU cores (this build; other work may have shared them) |
 | final training loss | {figures['final_loss']} |
 | corpus | {parts}{'' if item.refusals else ' (refusal items left out)'} |
 | weights | float32 safetensors |
@@ -137,6 +137,9 @@ def scores_section(scores: dict | None) -> str:
                         ("BBQ |bias| on ambiguous contexts", scores.get("bbq_abs_bias_ambig"))):
         if value is not None:
             lines.append(f"| {name} | {value:.2f} | | |")
+    lines.append("\nThe speed figures come from one short sweep (3 s per load) on a shared 2-core CPU: at these sizes "
+                 "vLLM's per-request overhead, not the model, bounds the speed, so they are noisy and barely follow "
+                 "size.")
     cats = scores.get("harmbench_by_category") or {}
     if cats:
         lines.append("\nHarmBench refusal by semantic category: " + ", ".join(
