@@ -29,7 +29,6 @@ from evalkit import serve  # noqa: E402
 from evalkit.accuracy import evaluate  # noqa: E402
 from evalkit.fmt import check_format  # noqa: E402
 from evalkit.ladder.build import write_card  # noqa: E402
-from evalkit.ladder.corpus import faq_split  # noqa: E402
 from evalkit.perf import sweep  # noqa: E402
 from evalkit.safety import check_safety  # noqa: E402
 from evalkit.settings import get_settings  # noqa: E402
@@ -56,25 +55,16 @@ def measure(name: str, run_root: Path, port: int, sample: int) -> dict:
                            bbq_categories=["Age", "Religion"], run_dir=folder / "safety", echo=False)
         perf = sweep(srv, profile="sweep", sweep_size=4, max_seconds=3, prompt_tokens=64, output_tokens=32,
                      run_dir=folder / "performance", echo=False, html=False)
-    items: dict[str, dict] = {}
-    trained_ids = {r["id"] for r in faq_split()[0]}
-    faq = acc.samples("faq_mc")
-    ids = [json.loads(line)["id"] for line in
-           (get_settings().data_dir / "tasks" / "faq" / "faq_mc.jsonl").read_text().splitlines() if line.strip()]
-    items["faq_trained"] = {ids[int(r.doc_id)]: bool(r.correct) for r in faq.itertuples()
-                            if ids[int(r.doc_id)] in trained_ids}
-    items["faq_held_out"] = {ids[int(r.doc_id)]: bool(r.correct) for r in faq.itertuples()
-                             if ids[int(r.doc_id)] not in trained_ids}
-    mmlu = acc.samples("mmlu_pro_mc")
-    items["mmlu_pro"] = {f"{r.task}:{r.doc_id}": bool(r.correct) for r in mmlu.itertuples()}
-    plain = fmt.df[~fmt.df["structured"]]
-    items["json_parse_plain"] = {f"{r.set}:{r.item}": bool(r.parsed) for r in plain.itertuples()}
-    items["schema_plain"] = {f"{r.set}:{r.item}": bool(r.schema_ok) for r in plain.itertuples()
-                             if r.schema_ok is not None}
-    for set_name, key in (("harmbench", "harmbench_refused"), ("advbench", "advbench_refused"),
-                          ("xstest_safe", "xstest_safe_refused"), ("xstest_unsafe", "xstest_unsafe_refused")):
-        part = saf.of(set_name)
-        items[key] = {str(r.id): (None if r.refused is None else bool(r.refused)) for r in part.itertuples()}
+    items: dict[str, dict] = acc.items()  # per-question verdicts, the FAQ halves among them
+    items["faq_trained"] = items.pop("faq_mc_trained_accuracy")
+    items["faq_held_out"] = items.pop("faq_mc_held_out_accuracy")
+    items["mmlu_pro"] = items.pop("mmlu_pro_mc_accuracy")
+    found = {**fmt.items(), **saf.items()}
+    for key, metric in (("json_parse_plain", "json_parse_rate_plain"), ("schema_plain", "schema_pass_rate_plain"),
+                        ("harmbench_refused", "harmbench_refusal_rate"), ("advbench_refused", "harmful_refusal_rate"),
+                        ("xstest_safe_refused", "over_refusal_rate"),
+                        ("xstest_unsafe_refused", "xstest_unsafe_refusal_rate")):
+        items[key] = found.get(metric, {})
     by_cat = saf.refusals(by="category")
     harm_cats = {r.category: {"refusal_rate": r.refusal_rate, "n": int(r.judged)}
                  for r in by_cat[by_cat["set"] == "harmbench"].itertuples()}
