@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import platform
 import sys
 import time
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = measure(name, run_root, args.port, args.sample)
         print(f"[ladder bench] {name}: {results[name]['total_s']:.0f} s", file=sys.stderr, flush=True)
     tests = paired(results)
-    report = {"date": dt.date.today().isoformat(), "machine": f"{platform.machine()}, {_cores()} cores, no GPU",
+    report = {"date": dt.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores, no GPU",
               "sample": args.sample, "results": results, "paired": tests}
     out = ROOT / "benchmarks" / "results" / f"ladder-{stamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -160,12 +161,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{t['metric']:>22}  {t['a']} vs {t['b']}: {t['verdict']}")
     print(f"\nsaved {out}")
     return 0
-
-
-def _cores() -> int:
-    import os
-
-    return os.cpu_count() or 0
 
 
 if __name__ == "__main__":

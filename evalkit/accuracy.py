@@ -273,12 +273,8 @@ class AccuracyResult(LayerResult):
                 continue
             out[f"{task}_accuracy"] = {f"{r.task}:{r.doc_id}": r.correct for r in samples.itertuples()}
             if task == "faq_mc":
-                from evalkit.ladder.corpus import faq_split
-
-                trained = {r["id"] for r in faq_split()[0]}
-                for half, keep in (("trained", True), ("held_out", False)):
-                    out[f"faq_mc_{half}_accuracy"] = {str(r.item): r.correct for r in samples.itertuples()
-                                                      if (r.item in trained) == keep}
+                for half, verdicts in _faq_halves(samples).items():
+                    out[f"faq_mc_{half}_accuracy"] = verdicts
         return out
 
     def faq_halves(self, task: str = "faq_mc") -> pd.DataFrame:
@@ -287,16 +283,12 @@ class AccuracyResult(LayerResult):
         The split is :func:`evalkit.ladder.corpus.faq_split` (alternate paragraphs per topic). For a ladder model
         the gap between the two rows is contamination, measured; for any other model both halves are unseen.
         """
-        from evalkit.ladder.corpus import faq_split
-
-        trained = {r["id"] for r in faq_split()[0]}
         samples = self.samples(task) if task in self.samples_files else pd.DataFrame(columns=["item", "correct"])
         rows = []
-        for half, keep in (("trained", True), ("held_out", False)):
-            part = samples[samples["item"].isin(trained) == keep]
-            judged = part["correct"].dropna()
-            rows.append({"half": half, "n": len(judged), "correct": int(judged.astype(bool).sum()),
-                         "accuracy": float(judged.astype(bool).mean()) if len(judged) else None})
+        for half, verdicts in _faq_halves(samples).items():
+            judged = [bool(v) for v in verdicts.values() if v is not None]
+            rows.append({"half": half, "n": len(judged), "correct": sum(judged),
+                         "accuracy": sum(judged) / len(judged) if judged else None})
         return pd.DataFrame(rows, columns=["half", "n", "correct", "accuracy"])
 
     def summary(self) -> str:
@@ -311,6 +303,17 @@ class AccuracyResult(LayerResult):
             lines.append(f"{row['task']}: accuracy {row['accuracy']:.3f}{se} (n={row['n']}{chance}, "
                          f"{row['dropped']} dropped for the context)")
         return "\n".join(lines)
+
+
+def _faq_halves(samples: pd.DataFrame) -> dict[str, dict[str, bool | None]]:
+    """FAQ verdicts by row id, split into the half the ladder trained on and the half it never saw."""
+    from evalkit.ladder.corpus import faq_split
+
+    trained = {r["id"] for r in faq_split()[0]}
+    halves: dict[str, dict[str, bool | None]] = {"trained": {}, "held_out": {}}
+    for row in samples.itertuples():
+        halves["trained" if row.item in trained else "held_out"][str(row.item)] = row.correct
+    return halves
 
 
 def _alias(task: str, group: str) -> str:
