@@ -540,6 +540,21 @@ def _run_watched(command, env, run_dir: Path, srv, *, echo: bool, timeout_s: flo
     return ran, died, stalled
 
 
+_LOST_TIMINGS = "No measurement start or end times available"
+
+
+def _lost_timings(ran: proc.ProcResult) -> str | None:
+    """Why a GuideLLM run that ended in its known timing race failed, or None for any other outcome.
+
+    Now and then GuideLLM 0.8's scheduler hands a benchmark's requests to the report without their timestamps
+    and the run ends with "Cannot compile GenerativeMetrics: No measurement start or end times available." even
+    though the server answered; the same command run again completes.
+    """
+    if ran.ok or ran.timed_out or _LOST_TIMINGS not in ran.tail:
+        return None
+    return f"GuideLLM lost a benchmark's request timings (\"{_LOST_TIMINGS}\") and failed. "
+
+
 def sweep(
     srv,
     *,
@@ -599,8 +614,8 @@ def sweep(
         timeout_s: stop GuideLLM after this long (default: generous, from the number and length of benchmarks).
         stall_timeout_s: stop GuideLLM when it prints nothing for this long (default: 3 x max_seconds + 120 s,
             at least 180 s); GuideLLM 0.8 can hang between benchmarks (vllm-project/guidellm#431, #1152).
-        stall_retries: how often a stalled GuideLLM is rerun from the start before the stall is an error
-            (each rerun is listed in ``result.warnings``).
+        stall_retries: how often a stalled GuideLLM (or one that lost its request timings) is rerun from the
+            start before it is an error (each rerun is listed in ``result.warnings``).
 
     Returns:
         The :class:`PerfResult`, also saved as ``run_dir/result.json``.
@@ -645,14 +660,17 @@ def sweep(
     while True:
         ran, died, stalled = _run_watched(command, env, run_dir, srv, echo=echo, timeout_s=timeout_s,
                                           stall_timeout_s=stall_timeout_s)
-        if not stalled or died or len(reruns) >= stall_retries:
+        lost = _lost_timings(ran) if not (stalled or died) else None
+        if not (stalled or lost) or died or len(reruns) >= stall_retries:
             break
-        # the hang is a race in GuideLLM: a second run usually completes; the stalled run's log is kept
-        kept_log = run_dir / f"guidellm.stalled-{len(reruns) + 1}.log"
+        # both are races in GuideLLM: a second run usually completes; the failed run's log is kept
+        kept_log = run_dir / f"guidellm.{'stalled' if stalled else 'failed'}-{len(reruns) + 1}.log"
         (run_dir / LOG).replace(kept_log)
         for stale in (REPORT_JSON, REPORT_HTML):
             (run_dir / stale).unlink(missing_ok=True)
-        reruns.append(f"{stalled[0]} GuideLLM was rerun (its log: {kept_log.name}; vllm-project/guidellm#431).")
+        why = stalled[0] + " " if stalled else lost
+        reruns.append(f"{why}GuideLLM was rerun (its log: {kept_log.name}"
+                      + ("; vllm-project/guidellm#431)." if stalled else ")."))
         if echo:
             print(f"[evalkit] {reruns[-1]}", flush=True)
     report = run_dir / REPORT_JSON
@@ -682,8 +700,8 @@ def sweep(
     if died:
         raise ServerDiedError(f"{died[0]} GuideLLM was stopped after {ran.duration_s:.0f} s.\n{where}",
                               fix="restart the server with `evalkit serve`, then rerun.", kept=run_dir)
+    runs = f" in {len(reruns) + 1} runs" if reruns else ""
     if stalled:
-        runs = f" in {len(reruns) + 1} runs" if reruns else ""
         raise ToolError(f"guidellm run made no progress{runs}: {stalled[0]} GuideLLM 0.8 can hang between benchmarks "
                         f"(vllm-project/guidellm#431, #1152). Last lines:\n{tail}\n{where}",
                         fix="rerun it; if it recurs, run fewer benchmarks (a concurrent profile with a few stream "
@@ -695,8 +713,8 @@ def sweep(
     if not ran.ok:
         saved = (" Its JSON report was read into result.json (complete=False)." if result
                  else " It wrote no JSON report.")
-        raise ToolError(f"guidellm run failed with exit code {ran.returncode} after {ran.duration_s:.0f} s.{saved} "
-                        f"Last lines of its output:\n{tail}\n{where}",
+        raise ToolError(f"guidellm run failed{runs} with exit code {ran.returncode} after {ran.duration_s:.0f} s."
+                        f"{saved} Last lines of its output:\n{tail}\n{where}",
                         fix="read the lines above; rerun the command by hand to experiment.", kept=run_dir)
     if result is None:
         raise ToolError(f"guidellm run exited 0 but wrote no report at {report}.\n{where}",

@@ -369,6 +369,39 @@ shutil.copyfile({str(report)!r}, out)
     assert "started" in (tmp_path / "run" / "guidellm.stalled-1.log").read_text()
 
 
+LOST = ('print("ValueError: Cannot compile GenerativeMetrics: No measurement start or end times available.", '
+        'flush=True)\nsys.exit(1)\n')
+
+
+def test_a_run_that_lost_its_timings_is_rerun_once(tmp_path, monkeypatch, report):
+    fake_guidellm(tmp_path, monkeypatch, _json_path_code() + f"""
+counter = pathlib.Path({str(tmp_path / "calls")!r})
+calls = int(counter.read_text()) + 1 if counter.exists() else 1
+counter.write_text(str(calls))
+if calls == 1:
+{textwrap.indent(LOST, "    ")}
+shutil.copyfile({str(report)!r}, out)
+""")
+    result = perf.sweep(FakeServer(), run_dir=tmp_path / "run", max_seconds=1, echo=False)
+    assert (tmp_path / "calls").read_text() == "2" and result.complete
+    assert "lost a benchmark's request timings" in result.warnings[0] and "guidellm.failed-1.log" in result.warnings[0]
+    assert "No measurement start" in (tmp_path / "run" / "guidellm.failed-1.log").read_text()
+
+
+def test_a_run_that_keeps_losing_its_timings_fails_after_the_rerun(tmp_path, monkeypatch):
+    fake_guidellm(tmp_path, monkeypatch, LOST)
+    with pytest.raises(errors.ToolError, match="failed in 2 runs with exit code 1") as info:
+        perf.sweep(FakeServer(), run_dir=tmp_path / "run", max_seconds=1, echo=False)
+    assert info.value.kept == tmp_path / "run" and (tmp_path / "run" / "guidellm.failed-1.log").exists()
+
+
+def test_other_failures_are_not_rerun(tmp_path, monkeypatch):
+    fake_guidellm(tmp_path, monkeypatch, 'print("RuntimeError: boom", flush=True)\nsys.exit(1)\n')
+    with pytest.raises(errors.ToolError, match="failed with exit code 1"):
+        perf.sweep(FakeServer(), run_dir=tmp_path / "run", max_seconds=1, echo=False)
+    assert not (tmp_path / "run" / "guidellm.failed-1.log").exists()
+
+
 def test_no_rerun_when_stall_retries_is_zero(tmp_path, monkeypatch):
     fake_guidellm(tmp_path, monkeypatch, "time.sleep(120)\n")
     with pytest.raises(errors.ToolError, match="made no progress: "):
