@@ -1,11 +1,11 @@
 """evalkit: evaluate an LLM bottom-up through the evaluation pyramid against one OpenAI-compatible endpoint.
 
 This module is the whole public surface a notebook needs; the submodules own one concern each
-(serve, perf, fmt, accuracy, safety, scorecard) and are re-exported here once.
+(serve, the layers, scorecard) and are re-exported here once. Each layer's package, its result class and the
+names its registry entry lists (:mod:`evalkit.layers`) come from the registry.
 """
 
-from evalkit import accuracy, fmt, perf, plots, widgets
-from evalkit.accuracy import AccuracyResult, task_from_table
+from evalkit import plots, widgets
 from evalkit.envreport import env_report, env_table
 from evalkit.errors import (
     ConfigError,
@@ -22,11 +22,9 @@ from evalkit.errors import (
     ToolMissingError,
     UnknownModelError,
 )
-from evalkit.fmt import FormatResult, check_format
+from evalkit.layers import LAYERS
 from evalkit.models import PRESETS, ModelPreset, estimate_memory, get_preset, presets_table
-from evalkit.perf import PRICES, SLO, PerfResult, TokenGridResult, knee, slo_capacity, sweep, token_grid
 from evalkit.runs import LayerResult, Metric, new_run_dir
-from evalkit.safety import SafetyResult, check_safety, checks_from_file, find_refusal
 from evalkit.scorecard import Scorecard, apply_thresholds, compare, gate, load_thresholds
 from evalkit.scorecard import collect as collect_scorecard
 from evalkit.scorecard import junit_xml as scorecard_junit
@@ -36,24 +34,25 @@ from evalkit.settings import Settings, get_settings
 
 __version__ = "0.1.0"
 
+_LAYER_EXPORTS = []
+for _layer in LAYERS:
+    _package = _layer.package()
+    for _name in (_layer.module, _layer.result, *_layer.exports):
+        globals()[_name] = _package if _name == _layer.module else getattr(_package, _name)
+        _LAYER_EXPORTS.append(_name)
+
 __all__ = [
-    "AccuracyResult",
+    *_LAYER_EXPORTS,
     "PRESETS",
-    "PRICES",
-    "PerfResult",
-    "SLO",
-    "TokenGridResult",
     "ConfigError",
     "ContextLengthError",
     "EvalkitError",
-    "FormatResult",
     "LayerResult",
     "Metric",
     "ModelPreset",
     "PortInUseError",
     "RunLockedError",
     "RunNotFoundError",
-    "SafetyResult",
     "Scorecard",
     "Server",
     "ServerDiedError",
@@ -64,35 +63,23 @@ __all__ = [
     "ToolError",
     "ToolMissingError",
     "UnknownModelError",
-    "accuracy",
     "apply_thresholds",
     "attach",
     "compare",
     "env_report",
     "env_table",
     "estimate_memory",
-    "find_refusal",
-    "fmt",
     "gate",
     "get_preset",
     "get_settings",
-    "knee",
     "load_thresholds",
     "new_run_dir",
-    "perf",
     "plots",
     "presets_table",
-    "check_format",
-    "check_safety",
-    "checks_from_file",
     "collect_scorecard",
     "scorecard_junit",
     "scorecard_markdown",
     "serve",
-    "slo_capacity",
     "stop_servers",
-    "sweep",
-    "task_from_table",
-    "token_grid",
     "widgets",
 ]

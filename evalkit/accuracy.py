@@ -27,7 +27,7 @@ from pydantic import Field
 
 from evalkit import proc
 from evalkit.errors import ConfigError, ServerDiedError, ToolError, ToolMissingError
-from evalkit.runs import LayerResult, Metric, new_run_dir, run_lock
+from evalkit.runs import LayerResult, Metric, kind_of, new_run_dir, run_lock, scan_results
 from evalkit.settings import get_settings
 from evalkit.tasks import (
     PreparedTask,
@@ -838,14 +838,9 @@ def compare_runs(results: Sequence[AccuracyResult], labels: Sequence[str] | None
 
 def accuracy_runs(root: Path | None = None) -> pd.DataFrame:
     """Saved accuracy results under ``runs/`` (newest first): folder, model, time, tasks."""
-    root = Path(root) if root else get_settings().runs_dir
     rows = []
-    for path in root.rglob("result.json"):
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if data.get("layer") == AccuracyResult.layer:
+    for path, data in scan_results(root, deep=True):
+        if kind_of(data) == AccuracyResult.result_kind():
             rows.append({"run_dir": str(path.parent), "model": data.get("model"), "created": data.get("created"),
                          "tasks": ",".join(data.get("tasks") or [])})
     frame = pd.DataFrame(rows, columns=["run_dir", "model", "created", "tasks"])

@@ -15,9 +15,11 @@ import signal
 import sys
 
 from evalkit.errors import EvalkitError
+from evalkit.layers import LAYERS
 from evalkit.settings import get_settings
 
-LAYER_MODULES = ["perf", "fmt", "accuracy", "safety", "scorecard", "pipeline", "ladder.build"]
+# modules with a register_cli(subparsers): every layer's package, then the commands over layers
+COMMAND_MODULES = [*(layer.module for layer in LAYERS), "scorecard", "pipeline", "ladder.build"]
 
 
 def _cmd_serve(args) -> int:
@@ -85,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("env", help="print versions, hardware and offline flags")
     p.set_defaults(func=_cmd_env)
 
-    for name in LAYER_MODULES:
+    for name in COMMAND_MODULES:
         try:
             module = importlib.import_module(f"evalkit.{name}")
         except ModuleNotFoundError as exc:

@@ -70,3 +70,7 @@ class RunLockedError(EvalkitError):
 
 class RunNotFoundError(EvalkitError):
     """A run folder that does not exist or lacks the expected results."""
+
+
+class ResultFileError(RunNotFoundError):
+    """A result.json that is cut short, not JSON, of another kind, or of a schema version this evalkit cannot read."""

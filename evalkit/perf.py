@@ -482,6 +482,7 @@ class TokenGridResult(LayerResult):
     """A prompt-tokens x output-tokens grid: one GuideLLM run per cell, in ``<run_dir>/p<P>_o<O>/``."""
 
     layer: ClassVar[str] = "performance"
+    kind: ClassVar[str] = "performance-grid"  # not the layer's result: the scorecard never takes it
 
     profile: str
     prompt_tokens: list[int]

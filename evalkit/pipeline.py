@@ -16,19 +16,13 @@ from pathlib import Path
 
 import yaml
 
+from evalkit import layers
 from evalkit.errors import ConfigError, EvalkitError, RunNotFoundError
 from evalkit.runs import new_run_dir, resolve_run_dir, run_lock
 from evalkit.settings import get_settings
 
 # notebook -> the folder of the run it writes into ("" = the run folder itself)
-NOTEBOOKS: dict[str, str] = {
-    "00_serve": "serve",
-    "01_performance": "performance",
-    "02_format": "format",
-    "03_accuracy": "accuracy",
-    "04_safety": "safety",
-    "05_ci": "",
-}
+NOTEBOOKS: dict[str, str] = layers.notebooks()
 RUN_FILE = "run.json"
 
 

@@ -1,7 +1,8 @@
 """The self-contained HTML report of a run: the pyramid at a glance, each layer's tables and plots, the gates.
 
 One file (``report.html``) with figures embedded as PNG data, so it can be uploaded as a CI artifact or mailed.
-Each layer's figures come from its module in ``evalkit.plots``; the report only arranges them.
+Each layer's section comes from ``report_sections`` in its module of ``evalkit.plots`` (named by the layer registry,
+:mod:`evalkit.layers`); the report only arranges them.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from evalkit.scorecard import LAYERS, Scorecard, load_layer_result
+from evalkit import layers
+from evalkit.scorecard import Scorecard, load_layer_result
 
 REPORT_FILE = "report.html"
-PYRAMID_TOP_DOWN = ["safety", "accuracy", "format", "performance"]
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 h1{margin-bottom:0}.sub{color:#666;margin-top:.2em}table{border-collapse:collapse;font-size:13px;margin:.5em 0}
@@ -46,22 +47,6 @@ def _table(frame: pd.DataFrame, max_rows: int = 40) -> str:
     return frame.head(max_rows).to_html(index=False, border=0, float_format=lambda v: f"{v:.4g}", escape=True) + more
 
 
-def _sections(layer: str, result) -> list:
-    """Figures (matplotlib) and tables (DataFrames) that summarize one layer's result in the report."""
-    from evalkit.plots import accuracy, fmt, perf, safety
-
-    if layer == "performance":
-        return [perf.throughput_latency(result), perf.latency_percentiles(result), result.table()]
-    if layer == "format":
-        return [fmt.rates(result), result.summary()]
-    if layer == "accuracy":
-        figures = [accuracy.by_category(result, task) for task in result.df["task"] if task.startswith("mmlu_pro")]
-        return figures + [accuracy.tasks(result), result.df]
-    if layer == "safety":
-        return [safety.refusal_chart(result), safety.bbq_chart(result), result.summary()]
-    return [result.df]  # pragma: no cover - every layer is listed above
-
-
 def _render(part) -> str:
     if isinstance(part, pd.DataFrame):
         return _table(part, 30)
@@ -82,7 +67,7 @@ def _tier(layer: str, card: Scorecard | None, has_result: bool) -> str:
 
 
 def _width(layer: str) -> str:
-    return f"{40 + 15 * PYRAMID_TOP_DOWN.index(layer)}%"
+    return f"{40 + 15 * (len(layers.LAYERS) - layers.get(layer).order)}%"  # the base is the widest
 
 
 def write_report(folder: Path, card: Scorecard | None = None) -> Path:
@@ -90,7 +75,7 @@ def write_report(folder: Path, card: Scorecard | None = None) -> Path:
     folder = Path(folder)
     state = json.loads((folder / "run.json").read_text()) if (folder / "run.json").exists() else {}
     results = {}
-    for layer in LAYERS:
+    for layer in layers.names():
         path = folder / layer / "result.json"
         if path.exists():
             try:
@@ -103,7 +88,7 @@ def write_report(folder: Path, card: Scorecard | None = None) -> Path:
              f"{html.escape(str(state.get('profile', '?')))} · model {html.escape(str(state.get('model', '?')))}"
              f" · {html.escape(str(state.get('created', '')))}</p>"]
     parts.append("<h2>The pyramid</h2><div class='pyramid'>")
-    parts += [_tier(layer, card, layer in results) for layer in PYRAMID_TOP_DOWN]
+    parts += [_tier(layer, card, layer in results) for layer in reversed(layers.names())]
     parts.append("</div>")
     if state.get("notebooks"):
         rows = [{"notebook": n, "status": r.get("status"), "seconds": r.get("duration_s"),
@@ -117,9 +102,9 @@ def write_report(folder: Path, card: Scorecard | None = None) -> Path:
         parts.append("<details><summary>All metrics</summary>" + _table(card.df, 500) + "</details>")
     elif state.get("gate_error"):
         parts.append(f"<h2>Gates</h2><p class='fail'>{html.escape(state['gate_error'])}</p>")
-    for layer in LAYERS:
+    for layer in layers.names():
         result = results.get(layer)
-        parts.append(f"<h2>{layer.capitalize()}</h2>")
+        parts.append(f"<h2>{layers.get(layer).title}</h2>")
         if result is None:
             parts.append("<p class='none'>No result: the notebook did not run or failed.</p>")
             continue
@@ -127,7 +112,7 @@ def write_report(folder: Path, card: Scorecard | None = None) -> Path:
             parts.append(f"<p class='fail'>Result could not be read: {html.escape(str(result))}</p>")
             continue
         try:
-            parts += [_render(part) for part in _sections(layer, result)]
+            parts += [_render(part) for part in layers.get(layer).report_sections(result)]
         except Exception as exc:  # a figure must not sink the report: show the table and say what failed
             parts.append(f"<p class='fail'>figures failed: {html.escape(str(exc))}</p>" + _table(result.df, 30))
     parts.append("</body></html>")

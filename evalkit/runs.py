@@ -20,10 +20,11 @@ from typing import ClassVar, Literal
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from evalkit.errors import RunLockedError, RunNotFoundError
+from evalkit.errors import ResultFileError, RunLockedError, RunNotFoundError
 from evalkit.settings import get_settings
 
 RESULT_FILE = "result.json"
+SCHEMA_VERSION = 1  # of result.json; files written before the field existed have the same shape (version 1)
 
 
 def new_run_dir(label: str, root: Path | None = None) -> Path:
@@ -98,9 +99,15 @@ class Metric(BaseModel):
 
 
 class LayerResult(BaseModel):
-    """Fields every layer's result has; subclasses add their own and implement :meth:`frame` and :meth:`metrics`."""
+    """Fields every layer's result has; subclasses add their own and implement :meth:`frame` and :meth:`metrics`.
+
+    ``layer`` is the pyramid layer a result belongs to (its scorecard rows and thresholds); ``kind`` names the
+    result type and is unique per class (a layer's main result has the layer's name as its kind), so a scan for
+    a layer's newest result never takes another type's file.
+    """
 
     layer: ClassVar[str] = "layer"
+    kind: ClassVar[str] = ""
 
     run_dir: str
     model: str
@@ -110,6 +117,10 @@ class LayerResult(BaseModel):
     env: dict = Field(default_factory=dict)
     tool_versions: dict = Field(default_factory=dict)
 
+    @classmethod
+    def result_kind(cls) -> str:
+        return cls.kind or cls.layer
+
     @property
     def path(self) -> Path:
         return Path(self.run_dir)
@@ -118,21 +129,32 @@ class LayerResult(BaseModel):
         """Write the result as JSON (default: ``<run_dir>/result.json``)."""
         path = Path(path) if path else self.path / RESULT_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = {"layer": self.layer, **self.model_dump(mode="json")}
+        data = {"schema": SCHEMA_VERSION, "kind": self.result_kind(), "layer": self.layer,
+                **self.model_dump(mode="json")}
         path.write_text(json.dumps(data, indent=2))
         return path
 
     @classmethod
     def load(cls, path: Path | str):
-        """Read a result saved by :meth:`save` (a file, or a run folder holding result.json)."""
+        """Read a result saved by :meth:`save` (a file, or a run folder holding result.json).
+
+        Raises:
+            RunNotFoundError: there is no result.json.
+            ResultFileError: it is cut short, of another kind, or of an unknown schema version.
+        """
         path = Path(path)
         if path.is_dir():
             path = path / RESULT_FILE
         if not path.exists():
             raise RunNotFoundError(f"{path} does not exist: that run did not finish this layer.",
                                    fix="rerun the layer, or pick another run folder.")
-        data = json.loads(path.read_text())
-        data.pop("layer", None)
+        data = read_result(path)
+        kind = data.get("kind") or cls.result_kind()  # files older than the field: the layer's own class reads them
+        if kind != cls.result_kind() or data["layer"] != cls.layer:
+            raise ResultFileError(f"{path} holds a {kind!r} result, not a {cls.result_kind()!r} one.",
+                                  fix=f"load it with the class for {kind!r}, or pick another file.")
+        for key in ("schema", "kind", "layer"):
+            data.pop(key, None)
         return cls.model_validate(data)
 
     def frame(self) -> pd.DataFrame:  # pragma: no cover - abstract
@@ -145,3 +167,45 @@ class LayerResult(BaseModel):
 
     def metrics(self) -> list[Metric]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+def read_result(path: Path) -> dict:
+    """The JSON of a result file, checked for a layer and a known schema; :class:`ResultFileError` otherwise."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ResultFileError(f"{path} cannot be read as a result: {exc}. It may have been cut short by a crash "
+                              "or a full disk.", fix="rerun the layer that wrote it (`evalkit run --resume` for a "
+                              "run), or delete the file.") from None
+    if not isinstance(data, dict) or not isinstance(data.get("layer"), str):
+        raise ResultFileError(f"{path} is not a result file (no layer named in it).",
+                              fix="pick a result.json that an evalkit layer wrote.")
+    version = data.get("schema", 1)
+    if version != SCHEMA_VERSION:
+        raise ResultFileError(f"{path} has result schema version {version!r}; this evalkit reads version "
+                              f"{SCHEMA_VERSION}.", fix="read it with the evalkit version that wrote it, or rerun "
+                              "the layer to write it again.")
+    return data
+
+
+def kind_of(data: dict) -> str:
+    """The result kind of a result file's contents (files older than the field: their layer's name)."""
+    return data.get("kind") or data["layer"]
+
+
+def scan_results(root: Path | None = None, *, deep: bool = False) -> list[tuple[Path, dict]]:
+    """Readable result files under ``root`` (default runs/) and their contents, skipping unreadable ones.
+
+    Looks at ``<root>/<run>/result.json`` and ``<root>/<run>/<folder>/result.json``; ``deep`` looks at every
+    depth (explorations nested in a layer's folder too).
+    """
+    root = Path(root) if root else get_settings().runs_dir
+    paths = root.rglob(RESULT_FILE) if deep else [*root.glob(f"*/{RESULT_FILE}"), *root.glob(f"*/*/{RESULT_FILE}")]
+    found = []
+    for path in paths:
+        try:
+            found.append((path, read_result(path)))
+        except ResultFileError:
+            continue
+    return found

@@ -9,7 +9,6 @@ did not produce fails: "not measured" is not a pass.
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 from datetime import datetime
@@ -20,17 +19,11 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, Field
 
+from evalkit import layers
 from evalkit.errors import ConfigError, RunNotFoundError
-from evalkit.runs import RESULT_FILE, LayerResult, Metric, resolve_run_dir
+from evalkit.runs import RESULT_FILE, LayerResult, Metric, kind_of, read_result, resolve_run_dir, scan_results
 from evalkit.settings import get_settings
 
-# bottom-up order of the pyramid; value = "module:result class" of the layer (the module lists METRICS)
-LAYERS: dict[str, str] = {
-    "performance": "evalkit.perf:PerfResult",
-    "format": "evalkit.fmt:FormatResult",
-    "accuracy": "evalkit.accuracy:AccuracyResult",
-    "safety": "evalkit.safety:SafetyResult",
-}
 SCORECARD_JSON, SCORECARD_CSV = "scorecard.json", "scorecard.csv"
 JUNIT_FILE, SUMMARY_FILE = "gates.junit.xml", "summary.md"
 
@@ -41,28 +34,25 @@ def default_thresholds_path() -> Path:
 
 def result_class(layer: str) -> type[LayerResult]:
     """The LayerResult subclass that owns ``layer``."""
-    if layer not in LAYERS:
-        raise ConfigError(f"Unknown layer {layer!r}.", fix=f"use one of: {', '.join(LAYERS)}.")
-    module, name = LAYERS[layer].split(":")
-    return getattr(importlib.import_module(module), name)
+    return layers.get(layer).result_class()
 
 
 def metric_catalog() -> dict[str, dict[str, dict]]:
     """Every metric each layer can report: ``{layer: {metric: {"unit", "direction", "doc"}}}``."""
-    catalog = {}
-    for layer, target in LAYERS.items():
-        module = importlib.import_module(target.split(":")[0])
-        catalog[layer] = dict(getattr(module, "METRICS", {}))
-    return catalog
+    return {layer.name: layer.metrics() for layer in layers.LAYERS}
+
+
+def _layer_of(data: dict) -> str | None:
+    """The layer whose main result a result file's contents are, or None (another kind of result)."""
+    kind = kind_of(data)
+    return kind if kind in layers.names() else None
 
 
 def load_layer_result(path: Path) -> LayerResult:
     """Load a saved result, whatever its layer (read from the file)."""
-    data = json.loads(Path(path).read_text())
-    layer = data.get("layer")
-    if layer not in LAYERS:
-        raise RunNotFoundError(f"{path} is not a layer result (layer {layer!r}).", fix="pick a result.json that a "
-                               "layer wrote.")
+    layer = _layer_of(read_result(path))
+    if layer is None:
+        raise RunNotFoundError(f"{path} is not a layer's result.", fix="pick a result.json that a layer wrote.")
     return result_class(layer).load(path)
 
 
@@ -179,8 +169,8 @@ def collect(run: Path | str | None = None) -> Scorecard:
         candidates = [folder / RESULT_FILE] + sorted(folder.glob(f"*/{RESULT_FILE}"))
         for path in candidates:
             if path.exists():
-                layer = json.loads(path.read_text()).get("layer")
-                if layer in LAYERS:
+                layer = _layer_of(read_result(path))
+                if layer:
                     sources[layer] = path
         if not sources:
             raise RunNotFoundError(
@@ -188,7 +178,7 @@ def collect(run: Path | str | None = None) -> Scorecard:
                 fix="rerun it with `evalkit run --resume " + str(folder) + "`, or pass another run folder.",
             )
     card = Scorecard(run_id=run_id)
-    for layer in LAYERS:
+    for layer in layers.names():
         if layer in sources:
             card.rows += rows_from_result(load_layer_result(sources[layer]), run_id)
             card.sources[layer] = str(sources[layer])
@@ -209,17 +199,14 @@ def newest_results(root: Path | None = None) -> dict[str, Path]:
     (a run of `evalkit run`), not deeper: explorations nested inside a layer's folder do not count.
     """
     root = Path(root) if root else get_settings().runs_dir
-    paths = list(root.glob(f"*/{RESULT_FILE}"))
-    for layer in LAYERS:
-        paths += root.glob(f"*/{layer}/{RESULT_FILE}")
     newest: dict[str, tuple[float, Path]] = {}
-    for path in paths:
-        try:
-            layer = json.loads(path.read_text()).get("layer")
-        except (OSError, ValueError):
+    for path, data in scan_results(root):
+        layer = _layer_of(data)
+        in_layer_folder = path.parent.parent == root or path.parent.name == layer
+        if layer is None or not in_layer_folder:
             continue
         stamp = path.stat().st_mtime
-        if layer in LAYERS and (layer not in newest or stamp > newest[layer][0]):
+        if layer not in newest or stamp > newest[layer][0]:
             newest[layer] = (stamp, path)
     return {layer: path for layer, (_, path) in newest.items()}
 
@@ -360,7 +347,7 @@ def compare(run_a: Path | str, run_b: Path | str) -> pd.DataFrame:
     both["better"] = both.apply(better, axis=1) if len(both) else []
     tests = paired_tests(a, b)
     both["paired"] = [tests.get((row.layer, row.metric), "") for row in both.itertuples()]
-    order = {layer: i for i, layer in enumerate(LAYERS)}
+    order = {layer: i for i, layer in enumerate(layers.names())}
     both = both.sort_values(["layer", "metric"], key=lambda s: s.map(order) if s.name == "layer" else s)
     both.attrs.update(run_a=a.run_id, run_b=b.run_id)
     return both.reset_index(drop=True)
@@ -374,7 +361,7 @@ def paired_tests(a: Scorecard, b: Scorecard) -> dict[tuple[str, str], str]:
     from evalkit.stats import mcnemar
 
     out = {}
-    for layer in LAYERS:
+    for layer in layers.names():
         if layer not in a.sources or layer not in b.sources:
             continue
         left, right = (load_layer_result(Path(card.sources[layer])) for card in (a, b))

@@ -132,3 +132,9 @@ def compare(results: Sequence, labels: Sequence[str] | None = None, task: str = 
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(axis="x", alpha=0.3)
     return ax
+
+
+def report_sections(result) -> list:
+    """The report's section for an accuracy result: MMLU-Pro by category, every task, the table."""
+    figures = [by_category(result, task) for task in result.df["task"] if task.startswith("mmlu_pro")]
+    return figures + [tasks(result), result.df]

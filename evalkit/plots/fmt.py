@@ -112,3 +112,8 @@ def load(table, ax=None):
     ax.set_title("Compliance under load: same checks, more requests in flight")
     ax.legend(loc="upper left", fontsize=8)
     return _done(fig)
+
+
+def report_sections(result) -> list:
+    """The report's section for a format result: pass rates with and without structured outputs, the summary."""
+    return [rates(result), result.summary()]

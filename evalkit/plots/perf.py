@@ -113,3 +113,8 @@ def token_grid_heatmap(grid, metrics: tuple[str, ...] = ("ttft_p50_ms", "latency
                     fontsize=9, color="black" if not finite or value > middle else "white")
         fig.colorbar(image, ax=ax)
     return _done(fig)
+
+
+def report_sections(result) -> list:
+    """The report's section for a performance result: latency against throughput, percentiles, the table."""
+    return [throughput_latency(result), latency_percentiles(result), result.table()]

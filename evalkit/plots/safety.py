@@ -115,3 +115,8 @@ def bbq_chart(result, ax=None):
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def report_sections(result) -> list:
+    """The report's section for a safety result: refusals against expectations, BBQ bias, the summary."""
+    return [refusal_chart(result), bbq_chart(result), result.summary()]

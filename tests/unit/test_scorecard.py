@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import pandas as pd
 import pytest
 
-from evalkit import errors, scorecard
+from evalkit import errors, layers, scorecard
 from evalkit.runs import LayerResult, Metric
 
 
@@ -46,11 +46,14 @@ CATALOG = {"performance": {"output_tokens_per_s": {}, "ttft_p99_ms": {}}, "safet
 @pytest.fixture(autouse=True)
 def fake_layers(monkeypatch):
     for name, cls in [("fake_perf", FakePerf), ("fake_safety", FakeSafety)]:
-        module = types.ModuleType(name)
+        module = types.ModuleType(f"evalkit.{name}")
         module.Result = cls
         module.METRICS = {m: {} for m in CATALOG[cls.layer]}
-        monkeypatch.setitem(sys.modules, name, module)
-    monkeypatch.setattr(scorecard, "LAYERS", {"performance": "fake_perf:Result", "safety": "fake_safety:Result"})
+        monkeypatch.setitem(sys.modules, f"evalkit.{name}", module)
+    monkeypatch.setattr(layers, "LAYERS", (
+        layers.Layer("performance", 1, "01_performance", "fake_perf", "Result", "perf", "Performance"),
+        layers.Layer("safety", 4, "04_safety", "fake_safety", "Result", "safety", "Safety"),
+    ))
 
 
 def make_run(root, name, tps=100.0, ttft=50.0, refusal=0.0):

@@ -1,0 +1,88 @@
+"""The pyramid's layers in one table: everything that lists the layers reads it.
+
+The scorecard (which results count and in which order), the pipeline (which notebook writes which run sub-folder),
+the report (its pyramid and its sections), the command line (which modules add a sub-command) and the package's
+exports all come from :data:`LAYERS`. Adding a layer is its package plus one entry here;
+``tests/unit/test_layers.py`` checks that every entry has its notebook, profile entries, metrics, report section,
+panel and command.
+
+The layers' modules are imported only when asked for, so this table can be read anywhere without import cycles.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+
+from evalkit.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer of the pyramid.
+
+    Attributes:
+        name: the layer's name: its tag in result.json, its run sub-folder, its key in thresholds.yaml.
+        order: position from the bottom of the pyramid (1 = the base).
+        notebook: the notebook that runs it (``notebooks/<notebook>.ipynb``).
+        module: the short name of its package under ``evalkit`` (also of its ``plots`` and ``widgets`` modules).
+        result: the class name of its result in that package (a :class:`~evalkit.runs.LayerResult`).
+        command: its ``evalkit`` sub-command.
+        title: the heading of its section in the report.
+        exports: names of its package that ``import evalkit`` offers at the top level (the result class is one).
+    """
+
+    name: str
+    order: int
+    notebook: str
+    module: str
+    result: str
+    command: str
+    title: str
+    exports: tuple[str, ...] = ()
+
+    def package(self) -> ModuleType:
+        return importlib.import_module(f"evalkit.{self.module}")
+
+    def result_class(self):
+        return getattr(self.package(), self.result)
+
+    def metrics(self) -> dict[str, dict]:
+        """The layer's metric catalogue: ``{metric: {"unit", "direction", "doc"}}``."""
+        return dict(self.package().METRICS)
+
+    def report_sections(self, result) -> list:
+        """Figures and tables of one result for the report, from ``evalkit.plots.<module>.report_sections``."""
+        return importlib.import_module(f"evalkit.plots.{self.module}").report_sections(result)
+
+
+LAYERS: tuple[Layer, ...] = (
+    Layer("performance", 1, "01_performance", "perf", "PerfResult", "perf", "Performance",
+          ("PRICES", "SLO", "TokenGridResult", "knee", "slo_capacity", "sweep", "token_grid")),
+    Layer("format", 2, "02_format", "fmt", "FormatResult", "format", "Format", ("check_format",)),
+    Layer("accuracy", 3, "03_accuracy", "accuracy", "AccuracyResult", "accuracy", "Accuracy", ("task_from_table",)),
+    Layer("safety", 4, "04_safety", "safety", "SafetyResult", "safety", "Safety",
+          ("check_safety", "checks_from_file", "find_refusal")),
+)
+# notebooks that belong to no layer: the server first, the gates last ("" = they write into the run folder)
+FIRST_NOTEBOOK, LAST_NOTEBOOK = ("00_serve", "serve"), ("05_ci", "")
+
+
+def names() -> list[str]:
+    """The layers' names, bottom-up."""
+    return [layer.name for layer in sorted(LAYERS, key=lambda la: la.order)]
+
+
+def get(name: str) -> Layer:
+    """The layer called ``name``; a :class:`ConfigError` listing the layers otherwise."""
+    for layer in LAYERS:
+        if layer.name == name:
+            return layer
+    raise ConfigError(f"Unknown layer {name!r}.", fix=f"use one of: {', '.join(names())}.")
+
+
+def notebooks() -> dict[str, str]:
+    """Every notebook of a run in order, and the run sub-folder it writes into."""
+    ordered = sorted(LAYERS, key=lambda la: la.order)
+    return dict([FIRST_NOTEBOOK, *((layer.notebook, layer.name) for layer in ordered), LAST_NOTEBOOK])
