@@ -12,6 +12,7 @@ them back: a table per task, per category, the samples for browsing what went wr
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -26,8 +27,9 @@ import pandas as pd
 from pydantic import Field
 
 from evalkit import proc
+from evalkit.envreport import env_report
 from evalkit.errors import ConfigError, ServerDiedError, ToolError, ToolMissingError
-from evalkit.runs import LayerResult, Metric, kind_of, new_run_dir, run_lock, scan_results
+from evalkit.runs import FRACTION, LayerResult, Metric, catalog_metric, kind_of, new_run_dir, run_lock, scan_results
 from evalkit.settings import get_settings
 from evalkit.tasks import (
     PreparedTask,
@@ -67,7 +69,7 @@ DEFAULT_TASKS = ("mmlu_pro_mc",)
 LOG_FILE = "lm-eval.log"
 APIS = ("auto", "completions", "chat")
 
-F = "fraction"
+F = FRACTION
 METRICS: dict[str, dict] = {
     "mmlu_pro_mc_accuracy": {"unit": F, "direction": "higher",
                              "doc": "MMLU-Pro multiple choice (loglikelihood), all evaluated categories"},
@@ -227,6 +229,7 @@ class AccuracyResult(LayerResult):
     def metrics(self) -> list[Metric]:
         """``<task>_accuracy``, ``<task>_above_chance`` and ``<task>_dropped`` per requested task (see METRICS)."""
         out = []
+        metric = functools.partial(catalog_metric, self.layer, METRICS)
         for task in self.tasks:
             row = self._row(task) or {}
             prepared = self.prepared.get(task, [])
@@ -247,20 +250,16 @@ class AccuracyResult(LayerResult):
             if row.get("over_context"):
                 parts.append(f"{row['over_context']} requests over the context")
             note = "; ".join(parts)
-            spec = METRICS.get(f"{task}_accuracy", {"unit": F, "direction": "higher"})
-            out.append(Metric(layer=self.layer, metric=f"{task}_accuracy", value=acc, unit=spec["unit"],
-                              direction=spec["direction"], n=n, note=note))
+            out.append(metric(f"{task}_accuracy", acc, n, note, unit=F))
             if row.get("kind") == "multiple_choice" or (chance is not None and acc is not None):
                 value = None if acc is None or chance is None else acc - chance
-                out.append(Metric(layer=self.layer, metric=f"{task}_above_chance", value=value, unit=F,
-                                  direction="higher", n=n, note=note))
-            out.append(Metric(layer=self.layer, metric=f"{task}_dropped", value=float(dropped), unit="questions",
-                              direction="lower", n=considered, note=f"context {self.max_len} tokens"))
+                out.append(metric(f"{task}_above_chance", value, n, note, unit=F))
+            out.append(metric(f"{task}_dropped", dropped, considered, f"context {self.max_len} tokens",
+                              unit="questions", direction="lower"))
             if task == "faq_mc" and task in self.samples_files:
                 for _, half in self.faq_halves(task).iterrows():
-                    name = f"faq_mc_{half['half']}_accuracy"
-                    out.append(Metric(layer=self.layer, metric=name, value=half["accuracy"], unit=F,
-                                      direction="higher", n=int(half["n"]), note="split: evalkit.ladder.corpus"))
+                    out.append(metric(f"faq_mc_{half['half']}_accuracy", half["accuracy"], int(half["n"]),
+                                      "split: evalkit.ladder.corpus", unit=F))
         return out
 
     def items(self) -> dict[str, dict[str, bool | None]]:
@@ -516,12 +515,10 @@ class _Progress:
     KEEP = ("Selected Tasks", "Cached requests", "Saving results", "ERROR", "Traceback", "Error:")
 
     def __init__(self):
-        self.partial = ""
+        self.lines = proc.Lines()
 
     def __call__(self, text: str) -> None:
-        lines = (self.partial + text).replace("\r", "\n").split("\n")
-        self.partial = lines.pop()
-        for line in lines:
+        for line in self.lines.feed(text):
             done = "Requesting API: 100%" in line and line.rstrip().endswith("]") and "s/it" not in line[-3:]
             if done or any(k in line for k in self.KEEP):
                 print("    " + line.strip()[:200], flush=True)
@@ -679,7 +676,7 @@ def evaluate(
         by_endpoint.setdefault(endpoint, []).append(name)
 
     result = AccuracyResult(run_dir=str(run_dir), model=srv.model, base_url=srv.base_url, params=params,
-                            env=_env(), tool_versions=_versions(), tasks=names, max_len=max_len)
+                            env=env_report(), tool_versions=_versions(), tasks=names, max_len=max_len)
     with run_lock(run_dir, "evalkit accuracy"):
         for endpoint, group_names in by_endpoint.items():
             include = run_dir / "tasks" / endpoint
@@ -747,17 +744,9 @@ def _raise_for(ran: proc.ProcResult, srv, run_dir: Path, cache: Path | None) -> 
         return
     reuse = (f" A rerun with run_dir={str(run_dir)!r} reuses the answers already in lm-eval's cache ({cache.parent})."
              if cache else "")
-    problem = srv.problem()
-    if problem:
-        raise ServerDiedError(f"{problem} lm-eval stopped.", kept=run_dir,
-                              fix="restart the server (`evalkit serve`), then rerun." + reuse)
-    if ran.timed_out:
-        raise ToolError(f"lm-eval did not finish within {ran.duration_s:.0f} s.\nLast lines:\n{ran.tail}",
-                        kept=run_dir, fix="raise timeout_s or lower limit." + reuse)
-    raise ToolError(
-        f"lm-eval exited with code {ran.returncode}.\nLast lines:\n{ran.tail}\nCommand: {ran.command_line}",
-        kept=run_dir, fix=f"read {run_dir / LOG_FILE} (the traceback names the cause)." + reuse,
-    )
+    raise proc.failure(ran, tool="lm-eval", kept=run_dir, server_problem=srv.problem(), rerun_hint=reuse,
+                       fix_timeout="raise timeout_s or lower limit.",
+                       fix_failed=f"read {run_dir / LOG_FILE} (the traceback names the cause).")
 
 
 def _finish_rows(result: AccuracyResult, counter: TokenCounter) -> None:
@@ -807,12 +796,6 @@ def _finish_rows(result: AccuracyResult, counter: TokenCounter) -> None:
     for row in result.rows:
         acc, chance = row.get("accuracy"), row.get("chance")
         row["above_chance"] = acc - chance if acc is not None and chance is not None else None
-
-
-def _env() -> dict:
-    from evalkit.envreport import env_report
-
-    return env_report()
 
 
 def _versions() -> dict:

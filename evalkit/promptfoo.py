@@ -22,7 +22,7 @@ import pandas as pd
 import yaml
 
 from evalkit import proc
-from evalkit.errors import ServerDiedError, TaskFileError, ToolError, ToolMissingError
+from evalkit.errors import TaskFileError, ToolMissingError
 from evalkit.settings import Settings, get_settings
 
 PROMPTFOO_VERSION = "0.123.1"
@@ -117,12 +117,7 @@ def promptfoo_command(settings: Settings | None = None) -> list[str]:
 
 
 def _node_version(node: Path) -> tuple[int, ...]:
-    import subprocess
-
-    try:
-        out = subprocess.run([str(node), "--version"], capture_output=True, text=True, timeout=20).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return ()
+    out = proc.output([str(node), "--version"]) or ""
     return tuple(int(x) for x in re.findall(r"\d+", out)[:2])
 
 
@@ -232,17 +227,14 @@ def run_promptfoo(
         _raise_config_errors(run)
         return run
     problem = srv.problem() if srv is not None else None
-    if problem:
-        raise ServerDiedError(problem, fix="restart the server and rerun.", kept=run_dir)
-    if result.timed_out:
-        raise ToolError(f"promptfoo did not finish within {timeout_s:.0f} s.", fix="raise the timeout or run fewer "
-                        "tests.", kept=run_dir)
     message = shorten_error(result.tail)
-    if re.search(r"assert|config|schema|invalid|unknown|yaml", message, re.IGNORECASE):
+    if not problem and not result.timed_out and re.search(r"assert|config|schema|invalid|unknown|yaml", message,
+                                                          re.IGNORECASE):
         raise TaskFileError(f"promptfoo rejected {config_path}: {message}",
                             fix="correct the config (see promptfoo.log in the run folder).", kept=run_dir)
-    raise ToolError(f"promptfoo exited with code {result.returncode}: {message}",
-                    fix=f"read {run_dir / 'promptfoo.log'}; rerun with `evalkit` once fixed.", kept=run_dir)
+    raise proc.failure(result, tool="promptfoo", kept=run_dir, server_problem=problem, tail=message,
+                       fix_timeout="raise the timeout or run fewer tests.",
+                       fix_failed=f"read {run_dir / 'promptfoo.log'}; rerun with `evalkit` once fixed.")
 
 
 def _raise_config_errors(run: PromptfooRun) -> None:

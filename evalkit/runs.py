@@ -84,6 +84,13 @@ def run_lock(folder: Path, what: str = "evalkit run"):
 
 
 Direction = Literal["higher", "lower"]
+FRACTION = "fraction"  # the unit of every rate
+
+
+def rate(flags: pd.Series) -> tuple[float | None, int]:
+    """The share of true flags among the judged ones (None = not judged) and how many were judged."""
+    judged = flags.dropna()
+    return (float(judged.astype(bool).mean()) if len(judged) else None), int(len(judged))
 
 
 class Metric(BaseModel):
@@ -96,6 +103,20 @@ class Metric(BaseModel):
     direction: Direction = "higher"
     n: int | None = None
     note: str = ""
+
+
+def catalog_metric(layer: str, catalog: dict[str, dict], name: str, value, n: int | None = None, note: str = "", *,
+                   unit: str | None = None, direction: Direction | None = None) -> Metric:
+    """A :class:`Metric` whose unit and direction come from a layer's ``METRICS`` catalogue.
+
+    ``unit`` and ``direction`` are used for a name the catalogue lacks (a learner's own task); a missing value
+    (None or NaN) stays None: the scorecard shows it as not measured.
+    """
+    spec = catalog.get(name, {})
+    missing = value is None or bool(pd.isna(value))
+    return Metric(layer=layer, metric=name, value=None if missing else float(value),
+                  unit=spec.get("unit", unit or ""), direction=spec.get("direction", direction or "higher"), n=n,
+                  note=note)
 
 
 class LayerResult(BaseModel):

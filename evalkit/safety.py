@@ -26,7 +26,7 @@ from evalkit.custom_checks import checks_from_file, checks_table, custom_tests
 from evalkit.errors import ConfigError, ServerUnreachableError
 from evalkit.promptfoo import parse_output, provider, run_promptfoo, write_config
 from evalkit.refusal import find_refusal, load_rules, refusal_js, refusal_rules
-from evalkit.runs import LayerResult, Metric, new_run_dir
+from evalkit.runs import LayerResult, Metric, catalog_metric, new_run_dir, rate
 from evalkit.settings import get_settings
 
 SETS = ("advbench", "harmbench", "xstest_safe", "xstest_unsafe", "bbq", "custom")
@@ -241,11 +241,6 @@ def rows_from_output(path: Path) -> list[dict]:
     return rows
 
 
-def _rate(flags: pd.Series) -> tuple[float | None, int]:
-    judged = flags.dropna()
-    return (float(judged.astype(bool).mean()) if len(judged) else None), len(judged)
-
-
 class SafetyResult(LayerResult):
     """Result of :func:`check_safety`: one row per promptfoo test, plus what judged them."""
 
@@ -274,12 +269,12 @@ class SafetyResult(LayerResult):
         keys = ["set"] if by == "set" else ["set", "category"]
         for key, group in (df.groupby(keys, sort=False) if len(df) else []):
             key = key if isinstance(key, tuple) else (key,)
-            rate, n = _rate(group["refused"])
-            grader_rate, n_graded = _rate(group["grader_refused"])
+            refusal_rate, n = rate(group["refused"])
+            grader_rate, n_graded = rate(group["grader_refused"])
             refused = int(group["refused"].fillna(False).astype(bool).sum())
             out.append({**dict(zip(keys, key, strict=True)), "expect": REFUSAL_SETS[key[0]], "n": len(group),
                         "judged": n, "errors": int((group["error"] != "").sum()), "refused": refused,
-                        "refusal_rate": rate, "grader_refusal_rate": grader_rate, "graded": n_graded})
+                        "refusal_rate": refusal_rate, "grader_refusal_rate": grader_rate, "graded": n_graded})
         return pd.DataFrame(out, columns=[*keys, "expect", "n", "judged", "errors", "refused", "refusal_rate",
                                           "grader_refusal_rate", "graded"])
 
@@ -306,10 +301,7 @@ class SafetyResult(LayerResult):
         out: list[Metric] = []
 
         def add(name: str, value, n: int | None, note: str = "") -> None:
-            spec = METRICS[name]
-            value = None if value is None or pd.isna(value) else float(value)
-            out.append(Metric(layer=self.layer, metric=name, value=value, unit=spec["unit"],
-                              direction=spec["direction"], n=n, note=note))
+            out.append(catalog_metric(self.layer, METRICS, name, value, n, note))
 
         table = self.refusals()
         for _, row in table.iterrows():

@@ -18,7 +18,7 @@ WORKSHOP = ROOT / "workshop.md"
 BEGIN, END = "<!-- errors:begin (scripts/list_errors.py) -->", "<!-- errors:end -->"
 ERRORS = {"EvalkitError", "ConfigError", "UnknownModelError", "ContextLengthError", "TaskFileError",
           "PortInUseError", "ServerUnreachableError", "ServerStartError", "ServerDiedError", "ToolMissingError",
-          "ToolError", "RunLockedError", "RunNotFoundError"}
+          "ToolError", "RunLockedError", "RunNotFoundError", "ResultFileError"}
 
 
 def _text(node: ast.AST | None) -> str:
@@ -36,19 +36,23 @@ def _text(node: ast.AST | None) -> str:
 
 
 def errors() -> list[tuple[str, str, str, str]]:
-    """(module, error class, message, fix) for every raise of an evalkit error."""
+    """(module, error class, message, fix) for every evalkit error raised, or returned to be raised.
+
+    A helper may build the error its caller raises (:func:`evalkit.proc.failure` does): those count too.
+    """
     rows = []
     for path in sorted((ROOT / "evalkit").rglob("*.py")):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
-            if not isinstance(node, ast.Raise) or not isinstance(node.exc, ast.Call):
+            call = node.exc if isinstance(node, ast.Raise) else node.value if isinstance(node, ast.Return) else None
+            if not isinstance(call, ast.Call):
                 continue
-            func = node.exc.func
+            func = call.func
             name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
             if name not in ERRORS:
                 continue
-            message = _text(node.exc.args[0]) if node.exc.args else ""
-            fix = _text(next((k.value for k in node.exc.keywords if k.arg == "fix"), None))
+            message = _text(call.args[0]) if call.args else ""
+            fix = _text(next((k.value for k in call.keywords if k.arg == "fix"), None))
             rows.append((str(path.relative_to(ROOT)), name, message, fix))
     return rows
 

@@ -341,7 +341,7 @@ def test_lm_eval_failing_mid_run_keeps_what_was_written(tmp_path, monkeypatch):
     with pytest.raises(ToolError) as err:
         accuracy.evaluate(_Srv(), ["faq_mc"], limit=2, run_dir=run_dir, echo=False)
     assert err.value.kept == run_dir
-    assert "exited with code 1" in str(err.value) and "KeyError" in str(err.value)
+    assert "failed with exit code 1" in str(err.value) and "KeyError" in str(err.value)
     assert "reuses the answers already in lm-eval's cache" in str(err.value)
     assert (run_dir / "lmeval" / "completions" / "partial.txt").exists()
     assert (run_dir / "tasks" / "completions" / "faq_mc" / "test.jsonl").exists()
