@@ -4,7 +4,7 @@ Real runs of ``evalkit.accuracy.evaluate`` on ``mmlu_pro_mc`` (loglikelihood req
 in its own folder without a request cache:
 
 1. lm-eval's defaults (``num_concurrent=1``, ``batch_size=1``) on the first ``--limit`` questions per category;
-2. evalkit's defaults (``DEFAULT_CONCURRENCY``, ``DEFAULT_BATCH_SIZE``) on the same questions (skip with
+2. evalkit's defaults (the ``lmeval_concurrency`` and ``lmeval_batch_size`` settings) on the same questions (skip with
    ``--no-same-set``);
 3. evalkit's defaults on the whole subset (``--subset-limit``; default all 280 questions): the timed MMLU-Pro run.
 
@@ -27,6 +27,7 @@ from pathlib import Path
 
 from evalkit import accuracy
 from evalkit.serve import serve
+from evalkit.settings import get_settings
 
 
 class RequestClock:
@@ -77,7 +78,7 @@ def main() -> None:
     parser.add_argument("--no-same-set", action="store_true", help="skip run 2 (compare with run 3's rate)")
     args = parser.parse_args()
     srv = serve(args.model, base_url=args.base_url, echo=False)
-    ek = (accuracy.DEFAULT_CONCURRENCY, accuracy.DEFAULT_BATCH_SIZE)
+    ek = (get_settings().lmeval_concurrency, get_settings().lmeval_batch_size)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         defaults = measure(srv, tmp / "defaults", args.limit, accuracy.LMEVAL_DEFAULTS["concurrency"],

@@ -4,7 +4,7 @@
 
 It builds the format layer's config (the extraction set, structured outputs off and on: 32 tests by default),
 warms the server's grammar cache with one short run, then runs the same config with promptfoo's default
-concurrency and with evalkit's (:data:`evalkit.fmt.DEFAULT_CONCURRENCY`). tests/s uses promptfoo's own
+concurrency and with evalkit's (the ``promptfoo_concurrency`` setting). tests/s uses promptfoo's own
 evaluation time from out.json (Node's start-up, about 10 s, is left out; the whole process time is printed
 too). It also prints the parse and schema pass rates of both runs: more requests in flight should not change
 what the model answers. Takes about a minute and a half on 2 CPU cores with the embedded model.
@@ -21,6 +21,7 @@ from pathlib import Path
 from evalkit import fmt
 from evalkit.promptfoo import eval_stats, run_promptfoo, write_config
 from evalkit.serve import attach
+from evalkit.settings import get_settings
 
 PROMPTFOO_DEFAULT = 4  # promptfoo's -j when none is given (its documented default)
 
@@ -40,8 +41,9 @@ def main() -> None:
     parser.add_argument("--base-url", default="http://127.0.0.1:8000/v1")
     parser.add_argument("--sets", nargs="+", default=["extraction"], choices=fmt.SETS)
     parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--max-tokens", type=int, default=fmt.DEFAULT_MAX_TOKENS)
-    parser.add_argument("--concurrency", type=int, default=fmt.DEFAULT_CONCURRENCY, help="evalkit's choice")
+    parser.add_argument("--max-tokens", type=int, default=get_settings().format_max_tokens)
+    parser.add_argument("--concurrency", type=int, default=get_settings().promptfoo_concurrency,
+                        help="evalkit's choice")
     args = parser.parse_args()
 
     srv = attach(args.base_url)

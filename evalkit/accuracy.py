@@ -61,8 +61,6 @@ __all__ = [
 # evalkit's request settings for lm-eval; benchmarks/bench_accuracy.py measures them against lm-eval's defaults
 # (num_concurrent=1, batch_size=1): 2.3x the requests/s (14.8 vs 6.5) on the same MMLU-Pro questions, on the
 # 2-core shared CPU server with the embedded model. Batching helps most: vLLM scores 16 prompts per request.
-DEFAULT_CONCURRENCY = 4  # lm-eval num_concurrent: requests in flight
-DEFAULT_BATCH_SIZE = 16  # prompts per /v1/completions request (loglikelihood); chat requests carry one
 DEFAULT_MAX_RETRIES = 3
 LMEVAL_DEFAULTS = {"concurrency": 1, "batch_size": 1}
 DEFAULT_TASKS = ("mmlu_pro_mc",)
@@ -596,8 +594,9 @@ def evaluate(
             per requested task, e.g. ``{"mmlu_pro_mc": 5, "faq_mc": None}``. Questions that do not fit the
             context are dropped from these and counted.
         num_fewshot: solved examples before each question (tasks without a few-shot split run 0-shot).
-        concurrency: requests in flight (lm-eval ``num_concurrent``; default :data:`DEFAULT_CONCURRENCY`).
-        batch_size: prompts per completions request (default :data:`DEFAULT_BATCH_SIZE`).
+        concurrency: requests in flight (lm-eval ``num_concurrent``; default: the ``lmeval_concurrency`` setting, 4).
+        batch_size: prompts per completions request (default: the ``lmeval_batch_size`` setting, 16); chat
+            requests carry one.
         max_gen_toks: generation budget of generative tasks (default: each task's own; MMLU-Pro CoT 1024).
         api: ``"auto"`` (multiple choice on /completions, generative on /chat/completions), ``"completions"``
             (everything on /completions, no chat template) or ``"chat"`` (generative tasks only).
@@ -632,8 +631,9 @@ def evaluate(
         raise ConfigError(f"limit names {extra}, which is not among tasks={names}.",
                           fix="use the same names in limit as in tasks.")
     _check_int("num_fewshot", num_fewshot, 0, "use 0 (zero-shot) up to 5.")
-    _check_int("concurrency", concurrency, 1, f"use 1 or more (default {DEFAULT_CONCURRENCY}).")
-    _check_int("batch_size", batch_size, 1, f"use 1 or more (default {DEFAULT_BATCH_SIZE}).")
+    settings = get_settings()
+    _check_int("concurrency", concurrency, 1, f"use 1 or more (default {settings.lmeval_concurrency}).")
+    _check_int("batch_size", batch_size, 1, f"use 1 or more (default {settings.lmeval_batch_size}).")
     _check_int("max_gen_toks", max_gen_toks, 1, "use a positive number of tokens.")
     _check_int("max_length", max_length, 2, "use the model's context length in tokens.")
     if api not in APIS:
@@ -663,8 +663,8 @@ def evaluate(
     run_dir.mkdir(parents=True, exist_ok=True)
     max_len = max_length or srv.max_model_len
     counter = TokenCounter(srv.tokenizer, root_url=srv.root_url, model=srv.model)
-    concurrency = concurrency or DEFAULT_CONCURRENCY
-    batch_size = batch_size or DEFAULT_BATCH_SIZE
+    concurrency = concurrency or settings.lmeval_concurrency
+    batch_size = batch_size or settings.lmeval_batch_size
     params = {"tasks": names, "limit": limit, "num_fewshot": num_fewshot, "concurrency": concurrency,
               "batch_size": batch_size, "max_gen_toks": max_gen_toks, "api": api, "mmlu_pro": mmlu_pro,
               "max_length": max_len, "include_path": [str(p) for p in _as_list(include_path)]}
@@ -851,8 +851,10 @@ def register_cli(subparsers) -> None:
                    help="task or group names (default: mmlu_pro_mc); `--list` shows them")
     p.add_argument("--limit", type=int, default=None, help="first N questions per task/category (default: all)")
     p.add_argument("--num-fewshot", type=int, default=0, help="few-shot examples per question (default 0)")
-    p.add_argument("--concurrency", type=int, default=None, help=f"requests in flight (default {DEFAULT_CONCURRENCY})")
-    p.add_argument("--batch-size", type=int, default=None, help=f"prompts per request (default {DEFAULT_BATCH_SIZE})")
+    p.add_argument("--concurrency", type=int, default=None,
+                   help=f"requests in flight (default {get_settings().lmeval_concurrency})")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help=f"prompts per request (default {get_settings().lmeval_batch_size})")
     p.add_argument("--max-gen-toks", type=int, default=None, help="generation budget of generative tasks")
     p.add_argument("--api", choices=APIS, default="auto", help="endpoint choice (default auto)")
     p.add_argument("--mmlu-pro", choices=["subset", "full"], default="subset",

@@ -40,8 +40,6 @@ SETS = ("extraction", "ifeval")
 MODES = ("plain", "structured")
 IFEVAL_JSON = "detectable_format:json_format"
 IFEVAL_SCHEMA = {"type": "object"}  # the constraint for IFEval's free-form "wrap it in JSON" prompts
-DEFAULT_MAX_TOKENS = 192  # the longest valid answer of the extraction set (story.json) takes about 160 tokens
-DEFAULT_CONCURRENCY = 32  # promptfoo -j chosen by evalkit; benchmarks/bench_promptfoo.py measures it against 4
 PARSE_METRIC, SCHEMA_METRIC = "json_parse", "schema"
 # IFEval's own json_format check strips a Markdown code fence before json.loads; the same rule in JavaScript.
 IFEVAL_STRIP_FENCE = "output.trim().replace(/^```(json|Json|JSON)?/, '').replace(/```$/, '').trim()"
@@ -346,14 +344,15 @@ def assertions(item: FormatItem) -> list[dict]:
     return checks
 
 
-def format_config(srv, items: list[FormatItem], *, structured: Structured = "both", max_tokens: int =
-                  DEFAULT_MAX_TOKENS, whitespace: Whitespace = "compact", temperature: float = 0.0) -> dict:
+def format_config(srv, items: list[FormatItem], *, structured: Structured = "both", max_tokens: int | None = None,
+                  whitespace: Whitespace = "compact", temperature: float = 0.0) -> dict:
     """The promptfoo config: each item once per mode; structured tests carry their own provider with the constraint.
 
     Plain tests use the top-level provider (``srv``'s chat endpoint). A structured test has a test-level
     ``provider``: the same endpoint plus ``passthrough`` request fields from :func:`structured_request`.
     Greedy decoding (temperature 0) makes a rerun give the same outputs.
     """
+    max_tokens = max_tokens or get_settings().format_max_tokens
     modes = modes_of(structured)
     plain = provider(srv, endpoint="chat", max_tokens=max_tokens, temperature=temperature, label=srv.model)
     tests = []
@@ -563,7 +562,7 @@ def check_format(
     *,
     sets=SETS,
     structured: Structured = "both",
-    max_tokens: int = DEFAULT_MAX_TOKENS,
+    max_tokens: int | None = None,
     limit: int | None = None,
     concurrency: int | None = None,
     whitespace: Whitespace = "compact",
@@ -579,9 +578,10 @@ def check_format(
         srv: the model server (:class:`evalkit.serve.Server`).
         sets: some of "extraction" (data/format, with schemas) and "ifeval" (IFEval's JSON prompts, parse only).
         structured: False (prompt only), True (with structured outputs) or "both" ("off"/"on" work too).
-        max_tokens: output tokens per answer; also the safety net that ends a runaway output.
+        max_tokens: output tokens per answer; also the safety net that ends a runaway output (default: the
+            ``format_max_tokens`` setting, 192).
         limit: the first ``limit`` items of each set (None: all).
-        concurrency: promptfoo's parallel requests, ``-j`` (default: evalkit's, :data:`DEFAULT_CONCURRENCY`).
+        concurrency: promptfoo's parallel requests, ``-j`` (default: the ``promptfoo_concurrency`` setting, 32).
         whitespace: "compact" (evalkit sends a grammar without free whitespace) or "any" (plain
             ``response_format: json_schema``; on a default vLLM server a small model may emit whitespace until
             ``max_tokens``).
@@ -600,6 +600,7 @@ def check_format(
     """
     from evalkit.envreport import env_report, node_version, promptfoo_version
 
+    max_tokens = get_settings().format_max_tokens if max_tokens is None else max_tokens
     if max_tokens < 1:
         raise ConfigError(f"max_tokens must be at least 1, not {max_tokens}.", fix="pass a positive number.")
     if srv.max_model_len and max_tokens >= srv.max_model_len:
@@ -607,7 +608,7 @@ def check_format(
                                  f"{srv.max_model_len} tokens.", fix=f"use max_tokens well below {srv.max_model_len}.")
     if concurrency is not None and concurrency < 1:
         raise ConfigError(f"concurrency must be at least 1, not {concurrency}.", fix="pass a positive number.")
-    concurrency = concurrency or DEFAULT_CONCURRENCY
+    concurrency = concurrency or get_settings().promptfoo_concurrency
     modes = modes_of(structured)
     if whitespace not in ("compact", "any"):
         structured_request({}, whitespace)  # raises the ConfigError
@@ -690,13 +691,20 @@ def _raise_request_errors(rows: list[dict], run_dir: Path, max_tokens: int) -> N
                         kept=run_dir)
 
 
-def check_under_load(srv, *, concurrencies=(1, DEFAULT_CONCURRENCY), run_dir: str | Path | None = None,
+def check_under_load(srv, *, concurrencies=None, run_dir: str | Path | None = None,
                      **kwargs) -> dict[str, FormatResult]:
     """The same check at several promptfoo concurrencies (one subfolder each), to see if compliance degrades.
+
+    Args:
+        srv: the model server.
+        concurrencies: promptfoo ``-j`` values (default: 1 and the ``promptfoo_concurrency`` setting).
+        run_dir: the parent folder of the runs (default: a new one under runs/).
+        **kwargs: passed to :func:`check_format`.
 
     Returns:
         ``{"c1": result, "c16": result, ...}``; pass it to :func:`compare`.
     """
+    concurrencies = concurrencies or (1, get_settings().promptfoo_concurrency)
     root = Path(run_dir) if run_dir else new_run_dir("format-load")
     return {f"c{c}": check_format(srv, concurrency=c, run_dir=root / f"c{c}", **kwargs) for c in concurrencies}
 
@@ -712,9 +720,11 @@ def register_cli(subparsers) -> None:
                    help="structured outputs on, off, or both (default)")
     p.add_argument("--whitespace", choices=["compact", "any"], default="compact",
                    help="compact: a grammar without free whitespace (default); any: plain response_format")
-    p.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS)
+    p.add_argument("--max-tokens", type=int, default=None,
+                   help=f"output tokens per answer (default {get_settings().format_max_tokens})")
     p.add_argument("--limit", type=int, default=None, help="first N items of each set (default: all)")
-    p.add_argument("--concurrency", type=int, default=None, help=f"promptfoo -j (default {DEFAULT_CONCURRENCY})")
+    p.add_argument("--concurrency", type=int, default=None,
+                   help=f"promptfoo -j (default {get_settings().promptfoo_concurrency})")
     p.add_argument("--config", default=None, help="run your own promptfooconfig.yaml instead")
     p.add_argument("--run-dir", default=None, help="folder for the results (default: a new one under runs/)")
     p.add_argument("--base-url", default=None, help="attach to this endpoint (default: settings, or start vLLM)")

@@ -44,6 +44,13 @@ class Settings(BaseSettings):
     max_model_len: int | None = Field(None, gt=0, description="cap the context (defaults to the preset's)")
     extra_server_args: list[str] = Field(default_factory=list)
 
+    promptfoo_concurrency: int = Field(32, ge=1, description="promptfoo -j of the format layer "
+                                       "(benchmarks/bench_promptfoo.py measures 32 against promptfoo's 4)")
+    lmeval_concurrency: int = Field(4, ge=1, description="lm-eval num_concurrent: requests in flight")
+    lmeval_batch_size: int = Field(16, ge=1, description="prompts per /v1/completions request (loglikelihood)")
+    format_max_tokens: int = Field(192, ge=1, description="output tokens per format answer (the longest valid "
+                                   "extraction answer takes about 160)")
+
     offline: bool = Field(True, description="forbid model/dataset hub access in every tool")
     node_dir: Path | None = Field(None, description="folder with node/npm (default: the Python environment's bin)")
 

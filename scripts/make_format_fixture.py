@@ -18,6 +18,7 @@ from pathlib import Path
 from evalkit import fmt
 from evalkit.promptfoo import provider, run_promptfoo, write_config
 from evalkit.serve import attach
+from evalkit.settings import get_settings
 
 OUT = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "promptfoo" / "format"
 
@@ -64,7 +65,7 @@ def main(base_url: str) -> None:
     srv = attach(base_url, "stories260k")
     items = fmt.load_items("extraction", limit=2) + fmt.load_items("ifeval", limit=1)
     configs = {
-        "both": fmt.format_config(srv, items, structured="both", max_tokens=fmt.DEFAULT_MAX_TOKENS),
+        "both": fmt.format_config(srv, items, structured="both", max_tokens=get_settings().format_max_tokens),
         "whitespace_any": fmt.format_config(srv, items[:1], structured=True, max_tokens=24, whitespace="any"),
         "own": own_config(srv),
         "echo": echo_config(),

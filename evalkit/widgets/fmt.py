@@ -17,6 +17,7 @@ from IPython.display import display
 
 from evalkit import fmt
 from evalkit.runs import new_run_dir
+from evalkit.settings import get_settings
 from evalkit.widgets._press import pressed
 
 IFEVAL = "IFEval JSON prompts (any JSON, no schema)"
@@ -32,8 +33,8 @@ class FormatPanel(widgets.VBox):
     ``.figures`` holds the figures of the latest run and ``.error`` the message of a failed one (else None).
     """
 
-    def __init__(self, srv, *, run_dir: Path | str, schema: str = "character.json", max_tokens: int =
-                 fmt.DEFAULT_MAX_TOKENS, structured="both", whitespace: str = "compact", limit: int = 2,
+    def __init__(self, srv, *, run_dir: Path | str, schema: str = "character.json", max_tokens: int | None =
+                 None, structured="both", whitespace: str = "compact", limit: int = 2,
                  concurrency: int | None = None):
         self.srv, self.run_dir, self.concurrency, self.result = srv, Path(run_dir), concurrency, None
         self.figures: list = []  # the figures of the latest run (what the panel shows)
@@ -42,6 +43,7 @@ class FormatPanel(widgets.VBox):
         self.editor = widgets.Textarea(rows=12, layout=widgets.Layout(width="46em"),
                                        description="JSON Schema", style={"description_width": "initial"})
         top = max(64, (srv.max_model_len or 512) - 256)
+        max_tokens = max_tokens or get_settings().format_max_tokens
         self.max_tokens = widgets.IntSlider(value=min(max_tokens, top), min=8, max=top, step=8,
                                             description="max tokens")
         self.structured = widgets.ToggleButtons(options=[("off", False), ("on", True), ("both", "both")],

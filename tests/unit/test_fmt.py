@@ -13,6 +13,7 @@ import yaml
 from evalkit import fmt
 from evalkit.cli import build_parser
 from evalkit.fmt import METRICS, FormatResult, rows_from_output
+from evalkit.settings import get_settings
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "promptfoo" / "format"
 
@@ -35,7 +36,7 @@ def _result(name: str, **kwargs) -> FormatResult:
 
 def test_generated_config_is_the_one_promptfoo_ran():
     """The config evalkit writes today equals the fixture's (so the parsing tests below test today's config)."""
-    ours = fmt.format_config(Srv(), _items(), structured="both", max_tokens=fmt.DEFAULT_MAX_TOKENS)
+    ours = fmt.format_config(Srv(), _items(), structured="both", max_tokens=get_settings().format_max_tokens)
     theirs = yaml.safe_load((FIXTURES / "both" / "promptfooconfig.yaml").read_text())
     assert ours == theirs
 
@@ -84,7 +85,7 @@ def test_compact_grammar_has_no_free_whitespace():
 
 
 def test_rows_of_the_real_run():
-    result = _result("both", max_tokens=fmt.DEFAULT_MAX_TOKENS, items=_items())
+    result = _result("both", max_tokens=get_settings().format_max_tokens, items=_items())
     df = result.df.set_index(["item", "structured"])
     # the story model never writes JSON by itself; the grammar makes its extraction answers valid
     assert not df.loc[("character-lily", False), "parsed"] and not df.loc[("character-lily", False), "schema_ok"]
@@ -98,7 +99,7 @@ def test_rows_of_the_real_run():
 
 
 def test_summary_and_metrics_of_the_real_run():
-    result = _result("both", max_tokens=fmt.DEFAULT_MAX_TOKENS, items=_items())
+    result = _result("both", max_tokens=get_settings().format_max_tokens, items=_items())
     table = result.summary().set_index(["set", "structured"])
     assert table.loc[("extraction", True), "parse_rate"] == 1.0
     assert table.loc[("extraction", True), "schema_pass_rate"] == 1.0
@@ -150,7 +151,7 @@ def test_assertions_on_canned_answers():
 
 
 def test_result_round_trip(tmp_path):
-    result = _result("both", max_tokens=fmt.DEFAULT_MAX_TOKENS, items=_items())
+    result = _result("both", max_tokens=get_settings().format_max_tokens, items=_items())
     result.run_dir = str(tmp_path)
     path = result.save()
     assert '"layer": "format"' in path.read_text()
@@ -159,7 +160,7 @@ def test_result_round_trip(tmp_path):
 
 
 def test_compare_tables():
-    a = _result("both", max_tokens=fmt.DEFAULT_MAX_TOKENS)
+    a = _result("both", max_tokens=get_settings().format_max_tokens)
     b = a.model_copy(update={"params": {**a.params, "concurrency": 32}})
     table = fmt.compare({"c1": a, "c32": b})
     assert list(table.columns[:4]) == ["run", "model", "concurrency", "set"]
