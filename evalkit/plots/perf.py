@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from evalkit.perf_analysis import SLO, Capacity, Knee, as_slo, measured
+from evalkit.perf.analysis import SLO, Capacity, Knee, as_slo, measured
 
 _NAMES = {"ttft": "time to first token (TTFT)", "itl": "inter-token latency (ITL)"}
 _X = {"requests_per_s": "throughput (requests/s)", "output_tokens_per_s": "throughput (output tokens/s)"}

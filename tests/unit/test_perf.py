@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from evalkit import errors, perf
-from evalkit.perf_analysis import knee, slo_capacity
+from evalkit.perf import knee, slo_capacity
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "guidellm" / "sweep.json.gz"
 
@@ -179,7 +179,7 @@ def _params(**changes):
              output_tokens_stdev=0, data=None, max_seconds=5, max_requests=None, endpoint="completions",
              sweep_size=4, max_concurrency=None, workers=None, request_samples=0, html=True)
     p.update(changes)
-    return perf._check_params(p, 512, "stories260k")
+    return perf.args._check_params(p, 512, "stories260k")
 
 
 def _parse_with_guidellm(command, monkeypatch):
@@ -234,8 +234,9 @@ def test_prompts_file_command(tmp_path, monkeypatch):
 
 
 def test_values_that_need_json_form():
-    assert perf._kv(kind="huggingface_auto", model="/a,b/model") == '{"kind":"huggingface_auto","model":"/a,b/model"}'
-    assert perf._kv(kind="json", path="/runs/x/benchmarks.json") == "kind=json,path=/runs/x/benchmarks.json"
+    kv = perf.guidellm._kv
+    assert kv(kind="huggingface_auto", model="/a,b/model") == '{"kind":"huggingface_auto","model":"/a,b/model"}'
+    assert perf.guidellm._kv(kind="json", path="/runs/x/benchmarks.json") == "kind=json,path=/runs/x/benchmarks.json"
 
 
 # ---------------------------------------------------------------- checks before a run
@@ -292,7 +293,7 @@ def fake_guidellm(tmp_path, monkeypatch, body: str) -> None:
     script = tmp_path / "fake-guidellm"
     script.write_text(f"#!{sys.executable}\nimport sys, time, pathlib, shutil\n" + textwrap.dedent(body))
     script.chmod(0o755)
-    monkeypatch.setattr(perf, "guidellm_executable", lambda: str(script))
+    monkeypatch.setattr(perf.guidellm, "guidellm_executable", lambda: str(script))
 
 
 def _json_path_code():
@@ -412,7 +413,7 @@ def test_no_rerun_when_stall_retries_is_zero(tmp_path, monkeypatch):
 
 def test_progress_filter_joins_split_lines():
     seen = []
-    progress = perf._Progress(seen.append)
+    progress = perf.guidellm._Progress(seen.append)
     progress("noise\n26-01-01|INFO |x:1 - Benchmark 2 (concurrent@4): comp")
     progress("leted | elapsed=3.0s\n┃ table ┃\nValueError: bad\n\x1b[2K✔ Benchmarking complete, generated 2\x1b[0m\n")
     assert seen == ["[guidellm] Benchmark 2 (concurrent@4): completed | elapsed=3.0s\n", "[guidellm] ValueError: bad\n",

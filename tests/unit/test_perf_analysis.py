@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from evalkit import errors
-from evalkit.perf import COLUMNS
-from evalkit.perf_analysis import (
+from evalkit.perf import (
+    COLUMNS,
     PRICES,
     SLO,
     cost_at_capacity,

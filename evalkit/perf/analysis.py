@@ -1,22 +1,17 @@
-"""What a performance sweep means: capacity at a latency SLO, the knee of the curve, and cost per token.
+"""What a performance sweep means: capacity at a latency SLO and the knee of the curve.
 
 Everything here works on the per-benchmark table of :class:`evalkit.perf.PerfResult` (``result.df``), so it is
 plain arithmetic with no tool and no server. The capacity at an SLO keeps what was measured apart from what is
-interpolated between two measured loads, and says so in words when no measured load meets the SLO. Prices in
-:data:`PRICES` are illustrative and meant to be edited.
+interpolated between two measured loads, and says so in words when no measured load meets the SLO.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from evalkit.errors import ConfigError
-
-# ---------------------------------------------------------------- SLO
-
 
 #: how the latency limits of an SLO are named in sentences
 LIMIT_NAMES = {"ttft_p99_ms": "p99 TTFT", "itl_p99_ms": "p99 ITL"}
@@ -59,9 +54,6 @@ def as_slo(slo: SLO | dict | None = None, ttft_p99_ms: float | None = None, itl_
     return SLO(ttft_p99_ms=ttft_p99_ms, itl_p99_ms=itl_p99_ms)
 
 
-# ---------------------------------------------------------------- load order
-
-
 def measured(df: pd.DataFrame) -> pd.DataFrame:
     """Rows in increasing offered load (see ``load_order``), with the index reset."""
     return df.sort_values("load_order", kind="stable").reset_index(drop=True)
@@ -82,9 +74,6 @@ def _meets(row, slo: SLO) -> bool:
 
 def _frame(result) -> pd.DataFrame:
     return result if isinstance(result, pd.DataFrame) else result.df
-
-
-# ---------------------------------------------------------------- capacity at an SLO
 
 
 @dataclass
@@ -268,9 +257,6 @@ def _no_capacity_sentence(done: pd.DataFrame, slo: SLO, flags: list[bool]) -> st
             "Relax the limits, send shorter prompts or outputs, or serve on faster hardware.")
 
 
-# ---------------------------------------------------------------- knee
-
-
 MIN_KNEE_GAIN = 0.05  # a knee must lie at least 5 % of the scaled range below the straight line
 
 
@@ -333,80 +319,3 @@ def knee(result, latency: str = "latency_p50_s", throughput: str = "output_token
         benchmark=row["benchmark"], requests_per_s=float(row["requests_per_s"]),
         output_tokens_per_s=float(row["output_tokens_per_s"]), latency=float(row[latency]), latency_metric=latency,
     )
-
-
-# ---------------------------------------------------------------- cost
-
-#: Illustrative hourly prices (USD, on-demand, one accelerator or VM, mid-2025 list prices rounded). They vary by
-#: provider, region and commitment: edit them (``PRICES.loc["L4", "usd_per_hour"] = 0.85``) or pass your own.
-PRICES = pd.DataFrame(
-    [
-        ("L4", "NVIDIA L4, 24 GB", 0.70, "e.g. a cloud VM with one L4 (g2-standard-4 class)"),
-        ("T4", "NVIDIA T4, 16 GB", 0.35, "e.g. a cloud VM with one T4"),
-        ("A10G", "NVIDIA A10G, 24 GB", 1.00, "e.g. a g5.xlarge-class VM"),
-        ("L40S", "NVIDIA L40S, 48 GB", 1.90, "e.g. a VM with one L40S"),
-        ("A100-80GB", "NVIDIA A100, 80 GB", 3.70, "one A100 80 GB, on-demand"),
-        ("H100-80GB", "NVIDIA H100, 80 GB", 6.00, "one H100 80 GB, on-demand (wide spread between providers)"),
-        ("CPU-2vCPU", "CPU, 2 vCPU", 0.08, "a small general-purpose VM (like this workbook's CPU path)"),
-        ("CPU-8vCPU", "CPU, 8 vCPU", 0.35, "a larger general-purpose VM"),
-    ],
-    columns=["accelerator", "description", "usd_per_hour", "example"],
-).set_index("accelerator")
-PRICES["basis"] = "illustrative, not a quote: edit"
-PRICES.attrs["caption"] = "Illustrative hourly prices (USD); edit them to match what you pay."
-
-
-def hourly_price(price_per_hour: float | None = None, accelerator: str | None = None,
-                 prices: pd.DataFrame | None = None) -> tuple[float, str]:
-    """An hourly price and where it came from: given directly, or looked up in ``prices`` (default PRICES)."""
-    if price_per_hour is not None:
-        if not price_per_hour > 0:
-            raise ConfigError(f"price_per_hour={price_per_hour} must be > 0.", fix="give the hourly price in USD.")
-        return float(price_per_hour), "given price"
-    if accelerator is None:
-        raise ConfigError("No price to compute a cost from.",
-                          fix=f"pass price_per_hour=... or accelerator= one of {', '.join(PRICES.index)}.")
-    table = PRICES if prices is None else prices
-    if accelerator not in table.index:
-        raise ConfigError(f"Accelerator {accelerator!r} is not in the price table.",
-                          fix=f"use one of {', '.join(table.index)}, or add a row to the table.")
-    return float(table.loc[accelerator, "usd_per_hour"]), f"{accelerator} from the price table (illustrative)"
-
-
-def cost_per_million_output_tokens(output_tokens_per_s: float, price_per_hour: float | None = None, *,
-                                   accelerator: str | None = None, prices: pd.DataFrame | None = None) -> float:
-    """USD per million output tokens for a machine that costs ``price_per_hour`` and sustains this throughput.
-
-    cost = price_per_hour / (output_tokens_per_s * 3600) * 1e6. It assumes the machine is paid for every hour
-    and kept at this load; idle hours make real tokens dearer.
-
-    Raises:
-        ConfigError: no positive throughput, or no price.
-    """
-    price, _ = hourly_price(price_per_hour, accelerator, prices)
-    if output_tokens_per_s is None or not math.isfinite(output_tokens_per_s) or output_tokens_per_s <= 0:
-        raise ConfigError(f"Cannot price {output_tokens_per_s} output tokens/s: there is no throughput to divide by.",
-                          fix="use a load that completed requests (see slo_capacity).")
-    return price / (output_tokens_per_s * 3600.0) * 1e6
-
-
-def cost_at_capacity(capacity: Capacity, price_per_hour: float | None = None, *, accelerator: str | None = None,
-                     prices: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Cost per million output tokens at the measured (and interpolated) SLO capacity.
-
-    When no load meets the SLO the table has one row with no cost and the capacity's sentence as its note:
-    there is no capacity, so there is no cost to invent.
-    """
-    price, basis = hourly_price(price_per_hour, accelerator, prices)
-    columns = ["kind", "benchmark", "output_tokens_per_s", "usd_per_hour", "usd_per_million_output_tokens", "note"]
-    if not capacity.met:
-        return pd.DataFrame([{"kind": "none", "benchmark": None, "output_tokens_per_s": float("nan"),
-                              "usd_per_hour": price, "usd_per_million_output_tokens": float("nan"),
-                              "note": capacity.sentence}], columns=columns)
-    rows = []
-    for _, cap in capacity.to_frame().iterrows():
-        tps = cap["output_tokens_per_s"]
-        cost = cost_per_million_output_tokens(tps, price) if tps and tps > 0 else float("nan")
-        rows.append({"kind": cap["kind"], "benchmark": cap["benchmark"], "output_tokens_per_s": tps,
-                     "usd_per_hour": price, "usd_per_million_output_tokens": cost, "note": basis})
-    return pd.DataFrame(rows, columns=columns)
