@@ -47,7 +47,7 @@ def by_category(result, task: str = "mmlu_pro_mc", reference: pd.DataFrame | str
     ys = range(len(frame))
     ref = None
     if isinstance(reference, str) and reference == "llama2" and task.startswith("mmlu_pro"):
-        from evalkit.tasks import llama2_reference
+        from evalkit.accuracy.reference import llama2_reference
 
         ref = llama2_reference()
     elif isinstance(reference, pd.DataFrame):

@@ -18,7 +18,7 @@ from evalkit.widgets._press import pressed
 
 def _task_choices() -> list[str]:
     """Top-level tasks: groups, and tasks that no group lists."""
-    from evalkit.tasks import task_index
+    from evalkit.accuracy.taskfiles import task_index
 
     index = task_index()
     members = {sub for e in index.values() if e.kind == "group" for sub in e.subtasks}

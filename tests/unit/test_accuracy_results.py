@@ -17,9 +17,11 @@ matplotlib.use("Agg")
 
 from evalkit import accuracy, proc  # noqa: E402
 from evalkit.accuracy import AccuracyResult, parse_results, read_samples  # noqa: E402
+from evalkit.accuracy.reference import llama2_reference  # noqa: E402
+from evalkit.accuracy.render import render_messages, requests_for  # noqa: E402
+from evalkit.accuracy.taskfiles import read_jsonl, task_config  # noqa: E402
 from evalkit.errors import ConfigError, ServerDiedError, ToolError  # noqa: E402
 from evalkit.settings import get_settings  # noqa: E402
-from evalkit.tasks import llama2_reference, read_jsonl, render_messages, requests_for, task_config  # noqa: E402
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "lmeval"
 EMBEDDED = get_settings().data_dir / "models" / "stories260k"
@@ -166,7 +168,7 @@ def test_rows_rebuilt_from_the_files_match_the_saved_result(result):
     for endpoint, rel in result.results_files.items():
         rows, _ = parse_results(FIXTURE / rel, endpoint)
         rebuilt.rows += rows
-    accuracy._finish_rows(rebuilt, accuracy.TokenCounter(str(EMBEDDED)))
+    accuracy.run._finish_rows(rebuilt, accuracy.TokenCounter(str(EMBEDDED)))
     for old, new in zip(result.rows, rebuilt.rows, strict=True):
         for key in ("task", "accuracy", "n", "dropped", "considered", "over_context"):
             assert old[key] == new[key], (old["task"], key)
@@ -336,7 +338,7 @@ def _fake_run(returncode: int, write: bool = True):
 
 
 def test_lm_eval_failing_mid_run_keeps_what_was_written(tmp_path, monkeypatch):
-    monkeypatch.setattr(accuracy.proc, "run", _fake_run(1))
+    monkeypatch.setattr(accuracy.run.proc, "run", _fake_run(1))
     run_dir = tmp_path / "run"
     with pytest.raises(ToolError) as err:
         accuracy.evaluate(_Srv(), ["faq_mc"], limit=2, run_dir=run_dir, echo=False)
@@ -348,7 +350,7 @@ def test_lm_eval_failing_mid_run_keeps_what_was_written(tmp_path, monkeypatch):
 
 
 def test_server_dying_mid_run_is_named(tmp_path, monkeypatch):
-    monkeypatch.setattr(accuracy.proc, "run", _fake_run(-15))
+    monkeypatch.setattr(accuracy.run.proc, "run", _fake_run(-15))
     srv = _Srv(problem="The server at http://127.0.0.1:9/v1 stopped answering during the run.")
     run_dir = tmp_path / "run"
     with pytest.raises(ServerDiedError, match="stopped answering") as err:

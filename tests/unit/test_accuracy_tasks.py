@@ -1,4 +1,4 @@
-"""The task writer, task files and the context filter (evalkit.tasks): no server, no lm-eval run."""
+"""The task writer, task files and the context filter (evalkit.accuracy): no server, no lm-eval run."""
 
 from __future__ import annotations
 
@@ -7,21 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from evalkit.accuracy.prepare import TokenCounter, prepare_tasks
+from evalkit.accuracy.reference import mmlu_pro_categories
+from evalkit.accuracy.render import render_context, requests_for
+from evalkit.accuracy.tables import task_from_table
+from evalkit.accuracy.taskfiles import list_tasks, read_yaml, resolve_tasks, task_config, task_index
 from evalkit.errors import ConfigError, TaskFileError
 from evalkit.settings import get_settings
-from evalkit.tasks import (
-    TokenCounter,
-    list_tasks,
-    mmlu_pro_categories,
-    prepare_tasks,
-    read_yaml,
-    render_context,
-    requests_for,
-    resolve_tasks,
-    task_config,
-    task_from_table,
-    task_index,
-)
 
 EMBEDDED = get_settings().data_dir / "models" / "stories260k"
 FAQ = get_settings().data_dir / "faq" / "faq.csv"
