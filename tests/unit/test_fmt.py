@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from evalkit import fmt
+from evalkit import errors, fmt
 from evalkit.cli import build_parser
 from evalkit.fmt import METRICS, FormatResult, rows_from_output
 from evalkit.settings import get_settings
@@ -42,7 +42,7 @@ def test_generated_config_is_the_one_promptfoo_ran():
 
 
 def test_config_shape_and_assertions(monkeypatch):
-    monkeypatch.setattr(fmt, "compact_grammar", lambda schema: f"GRAMMAR {sorted(schema)}")
+    monkeypatch.setattr(fmt.config, "compact_grammar", lambda schema: f"GRAMMAR {sorted(schema)}")
     config = fmt.format_config(Srv(), _items(), structured="both", max_tokens=99)
     tests = config["tests"]
     assert [t["description"] for t in tests] == [
@@ -72,9 +72,9 @@ def test_whitespace_any_sends_response_format_and_modes():
     assert request["type"] == "json_schema" and request["json_schema"]["name"] == "character_json"
     assert request["json_schema"]["schema"]["properties"]["age"] == {"type": "integer", "minimum": 0, "maximum": 120}
     assert fmt.modes_of("both") == (False, True) and fmt.modes_of("off") == (False,) and fmt.modes_of(True) == (True,)
-    with pytest.raises(fmt.ConfigError, match="structured must be"):
+    with pytest.raises(errors.ConfigError, match="structured must be"):
         fmt.modes_of("sometimes")
-    with pytest.raises(fmt.ConfigError, match="whitespace must be"):
+    with pytest.raises(errors.ConfigError, match="whitespace must be"):
         fmt.structured_request({}, "tabs")
 
 
@@ -169,19 +169,19 @@ def test_compare_tables():
 
 def test_request_errors():
     rows = [{"error": "maximum context length is 512 tokens"}, {"error": ""}]
-    with pytest.raises(fmt.ContextLengthError, match="lower max_tokens"):
-        fmt._raise_request_errors(rows, Path("/tmp/x"), 192)
-    with pytest.raises(fmt.ToolError, match="Every request failed"):
-        fmt._raise_request_errors([{"error": "HTTP 500"}], Path("/tmp/x"), 192)
-    fmt._raise_request_errors([{"error": "HTTP 500"}, {"error": ""}], Path("/tmp/x"), 192)  # some: rows, no raise
+    with pytest.raises(errors.ContextLengthError, match="lower max_tokens"):
+        fmt.run._raise_request_errors(rows, Path("/tmp/x"), 192)
+    with pytest.raises(errors.ToolError, match="Every request failed"):
+        fmt.run._raise_request_errors([{"error": "HTTP 500"}], Path("/tmp/x"), 192)
+    fmt.run._raise_request_errors([{"error": "HTTP 500"}, {"error": ""}], Path("/tmp/x"), 192)  # some: rows, no raise
 
 
 def test_arguments_are_checked_before_running(tmp_path):
-    with pytest.raises(fmt.ContextLengthError, match="512"):
+    with pytest.raises(errors.ContextLengthError, match="512"):
         fmt.check_format(Srv(), max_tokens=512, run_dir=tmp_path)
-    with pytest.raises(fmt.ConfigError, match="concurrency"):
+    with pytest.raises(errors.ConfigError, match="concurrency"):
         fmt.check_format(Srv(), concurrency=0, run_dir=tmp_path)
-    with pytest.raises(fmt.ConfigError, match="Unknown format set"):
+    with pytest.raises(errors.ConfigError, match="Unknown format set"):
         fmt.check_format(Srv(), sets=("jsonbench",), run_dir=tmp_path)
     assert not any(tmp_path.iterdir())  # nothing ran
 

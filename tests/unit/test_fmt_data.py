@@ -88,6 +88,6 @@ def test_learner_config_with_an_invalid_schema(tmp_path):
                     "    assert:\n      - type: is-json\n        value: {type: object, properties: {age: "
                     "{type: int}}}\n")
     with pytest.raises(TaskFileError) as info:
-        fmt._check_own_config(path)
+        fmt.run._check_own_config(path)
     assert str(path) in str(info.value) and "test 1 (ages)" in str(info.value) and "'int' is not valid" in \
         str(info.value)
