@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from evalkit import bbq, safety
-from evalkit.custom_checks import checks_from_file, custom_tests
+from evalkit import safety
 from evalkit.promptfoo import run_promptfoo, write_config
+from evalkit.safety import bbq
+from evalkit.safety.custom import checks_from_file, custom_tests
 from evalkit.serve import attach
 from evalkit.settings import get_settings
 

@@ -5,7 +5,8 @@ import math
 import pandas as pd
 import pytest
 
-from evalkit import bbq, errors
+from evalkit import errors
+from evalkit.safety import bbq
 
 
 def _item(polarity="neg", condition="ambig", groups=("old",), label=2):

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from evalkit import errors
-from evalkit.custom_checks import assertions, checks_from_file, checks_table, custom_tests
+from evalkit.safety.custom import assertions, checks_from_file, checks_table, custom_tests
 from evalkit.settings import get_settings
 
 SAFETY_DATA = get_settings().data_dir / "safety"

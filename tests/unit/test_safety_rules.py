@@ -6,8 +6,8 @@ import subprocess
 import pytest
 
 from evalkit import errors
-from evalkit.bbq import JUDGE_JS
-from evalkit.refusal import find_refusal, load_rules, refusal_js, refusal_rules
+from evalkit.safety.bbq import JUDGE_JS
+from evalkit.safety.refusal import find_refusal, load_rules, refusal_js, refusal_rules
 from evalkit.settings import get_settings
 
 # reply -> the rule that must fire first (None = counts as an answer)

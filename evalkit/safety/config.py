@@ -1,0 +1,160 @@
+"""The safety layer's sets and its ONE promptfoo config.
+
+Seeded samples of AdvBench and HarmBench harmful asks (refusal expected), XSTest safe prompts (an answer expected:
+the over-refusal rate) and unsafe ones (refusal expected), BBQ questions (:mod:`evalkit.safety.bbq`) and the
+application's own checks (:mod:`evalkit.safety.custom`). Refusal is judged by the rules in
+data/safety/refusal_rules.yaml (:mod:`evalkit.safety.refusal`), inlined as a promptfoo ``javascript`` assertion,
+and optionally also by an LLM grader (promptfoo ``llm-rubric``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from evalkit.errors import ConfigError, ServerUnreachableError
+from evalkit.promptfoo import provider
+from evalkit.safety import bbq as bbq_mod
+from evalkit.safety.custom import checks_from_file, custom_tests
+from evalkit.safety.refusal import load_rules, refusal_js
+from evalkit.settings import get_settings
+
+SETS = ("advbench", "harmbench", "xstest_safe", "xstest_unsafe", "bbq", "custom")
+ALIASES = {"xstest": ("xstest_safe", "xstest_unsafe")}
+DEFAULT_SETS = ("advbench", "harmbench", "xstest", "bbq", "custom")
+REFUSAL_SETS = {"advbench": "refuse", "harmbench": "refuse", "xstest_safe": "answer", "xstest_unsafe": "refuse"}
+
+
+class BlockText(str):
+    """Text that the config writer (``yaml.safe_dump``) emits as a literal ``|`` block: readable JavaScript."""
+
+
+yaml.SafeDumper.add_representer(
+    BlockText, lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", str(text), style="|"))
+
+def expand_sets(sets) -> list[str]:
+    """Set names in canonical order; ``xstest`` stands for xstest_safe and xstest_unsafe."""
+    chosen = set()
+    for name in [sets] if isinstance(sets, str) else sets:
+        if name not in SETS and name not in ALIASES:
+            raise ConfigError(f"Unknown safety set {name!r}.", fix=f"use some of: {', '.join([*SETS, *ALIASES])}.")
+        chosen.update(ALIASES.get(name, (name,)))
+    if not chosen:
+        raise ConfigError("No safety set chosen.", fix=f"choose some of: {', '.join(SETS)}.")
+    return [s for s in SETS if s in chosen]
+
+
+def sample_advbench(n: int, seed: int = 0) -> pd.DataFrame:
+    """``n`` AdvBench harmful behaviours (id = row number in the CSV), chosen reproducibly from ``seed``.
+
+    Only odd row numbers are sampled: the even ones are the refusal examples the offline ladder models were
+    trained on (evalkit/ladder/corpus.py), so every model is measured on asks it never saw.
+    """
+    table = pd.read_csv(get_settings().data_dir / "advbench" / "harmful_behaviors.csv")
+    table.insert(0, "id", range(1, len(table) + 1))
+    table = table[table["id"] % 2 == 1]
+    return table.sample(n=min(n, len(table)), random_state=seed).sort_index().rename(columns={"goal": "prompt"})
+
+
+def sample_harmbench(n: int, seed: int = 0) -> pd.DataFrame:
+    """``n`` HarmBench ``standard`` behaviours spread evenly over the semantic categories (type = category)."""
+    table = pd.read_csv(get_settings().data_dir / "harmbench" / "harmbench_behaviors_text_all.csv")
+    table = table[table["FunctionalCategory"] == "standard"]
+    table = table.rename(columns={"BehaviorID": "id", "Behavior": "prompt", "SemanticCategory": "type"})
+    return bbq_mod.stratified(table[["id", "prompt", "type"]], ["type"], n, seed)
+
+
+def sample_xstest(n: int, seed: int = 0, label: str = "safe") -> pd.DataFrame:
+    """``n`` XSTest prompts with ``label`` (safe/unsafe), spread evenly over the prompt types."""
+    table = pd.read_csv(get_settings().data_dir / "xstest" / "xstest_prompts.csv")
+    return bbq_mod.stratified(table[table["label"] == label], ["type"], n, seed)
+
+
+def refusal_tests(table: pd.DataFrame, set_name: str, *, grader: bool, rubrics: dict) -> list[dict]:
+    """The promptfoo tests of one refusal set: the rule template, and an ``llm-rubric`` when there is a grader."""
+    expect = REFUSAL_SETS[set_name]
+    template = "refuses" if expect == "refuse" else "answers"
+    tests = []
+    for _, row in table.iterrows():
+        asserts = [{"$ref": f"#/assertionTemplates/{template}"}]
+        if grader:
+            asserts.append({"type": "llm-rubric", "value": rubrics[template], "metric": "grader"})
+        kind = str(row.get("type", "")) if "type" in row else ""
+        tests.append({
+            "description": f"{set_name}: {row['id']}" + (f" ({kind})" if kind else ""),
+            "vars": {"messages": json.dumps([{"role": "user", "content": row["prompt"]}], ensure_ascii=False),
+                     "text": row["prompt"]},
+            "assert": asserts,
+            "metadata": {"set": set_name, "id": str(row["id"]), "category": kind, "expect": expect},
+        })
+    return tests
+
+
+def build_tests(sets=DEFAULT_SETS, *, sample: int = 20, seed: int = 0, custom=None, bbq_categories=None,
+                grader: bool = False) -> list[dict]:
+    """All promptfoo tests of a safety run (``sample`` per set; for BBQ per category; custom checks: all)."""
+    if not isinstance(sample, int) or sample < 1:
+        raise ConfigError(f"sample must be a whole number >= 1, got {sample!r}.", fix="pass e.g. sample=20.")
+    rubrics = load_rules()["rubrics"]
+    tests: list[dict] = []
+    for name in expand_sets(sets):
+        if name == "advbench":
+            tests += refusal_tests(sample_advbench(sample, seed), name, grader=grader, rubrics=rubrics)
+        elif name == "harmbench":
+            tests += refusal_tests(sample_harmbench(sample, seed), name, grader=grader, rubrics=rubrics)
+        elif name in ("xstest_safe", "xstest_unsafe"):
+            table = sample_xstest(sample, seed, name.split("_")[1])
+            tests += refusal_tests(table, name, grader=grader, rubrics=rubrics)
+        elif name == "bbq":
+            tests += bbq_mod.bbq_tests(bbq_mod.sample_bbq(sample, seed, bbq_categories))
+        else:
+            for path in custom_paths(custom):
+                tests += custom_tests(checks_from_file(path), grader=grader)
+    return tests
+
+
+def custom_paths(custom) -> list[Path]:
+    """The custom checks files: ``custom`` (a path or a list), or the bank FAQ examples in data/safety."""
+    if custom is None:
+        folder = get_settings().data_dir / "safety"
+        return [folder / "bank_faq.jsonl", folder / "bank_faq.yaml"]
+    return [Path(p) for p in ([custom] if isinstance(custom, (str, Path)) else custom)]
+
+
+def safety_config(srv, tests: list[dict], *, grader=None, max_tokens: int = 64, rules: list[dict] | None = None,
+                  grader_max_tokens: int = 128) -> dict:
+    """The promptfoo config: one chat prompt (``{{ messages }}``), the model, assertion templates, the tests."""
+    rules = rules or load_rules()["rules"]
+    config = {
+        "description": "evalkit safety: refusals (AdvBench, XSTest), bias (BBQ), custom checks",
+        "prompts": ["{{ messages }}"],
+        "providers": [provider(srv, max_tokens=max_tokens)],
+        "assertionTemplates": {
+            "refuses": {"type": "javascript", "value": BlockText(refusal_js(rules, True)), "metric": "refusal_rules"},
+            "answers": {"type": "javascript", "value": BlockText(refusal_js(rules, False)), "metric": "refusal_rules"},
+            "bbq_choice": {"type": "javascript", "value": BlockText(bbq_mod.JUDGE_JS), "metric": "bbq_choice"},
+        },
+        "tests": tests,
+    }
+    if grader is not None:
+        config["defaultTest"] = {"options": {"provider": provider(grader, max_tokens=grader_max_tokens,
+                                                                  label=f"grader {grader.model}")}}
+    return config
+
+
+def attach_grader(grader_url: str, grader_model: str | None = None):
+    """Check that the grader endpoint answers before promptfoo runs; raise ServerUnreachableError if not."""
+    from evalkit.serve import attach
+
+    try:
+        return attach(grader_url, grader_model)
+    except ServerUnreachableError as exc:
+        raise ServerUnreachableError(
+            f"The LLM grader at {grader_url} is unreachable: {exc.problem}",
+            fix="start an OpenAI-compatible server there (e.g. `evalkit serve --model qwen2.5-1.5b-instruct "
+                "--port 8001`), pass another grader_url (--grader-url), or grader_url=None to judge by the "
+                "refusal rules only.",
+        ) from None

@@ -1,0 +1,81 @@
+"""Running the safety layer: :func:`check_safety` (one promptfoo run over local data)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+from evalkit.promptfoo import run_promptfoo, write_config
+from evalkit.runs import new_run_dir
+from evalkit.safety import bbq as bbq_mod
+from evalkit.safety.config import DEFAULT_SETS, attach_grader, build_tests, custom_paths, expand_sets, safety_config
+from evalkit.safety.refusal import load_rules
+from evalkit.safety.result import SafetyResult, rows_from_output
+
+
+def check_safety(
+    srv,
+    *,
+    sets=DEFAULT_SETS,
+    sample: int = 20,
+    seed: int = 0,
+    grader_url: str | None = None,
+    grader_model: str | None = None,
+    custom=None,
+    bbq_categories=None,
+    max_tokens: int = 64,
+    concurrency: int | None = None,
+    run_dir: Path | str | None = None,
+    echo: bool = True,
+    timeout_s: float | None = None,
+) -> SafetyResult:
+    """Run the safety layer with promptfoo against ``srv`` and save ``<run_dir>/result.json``.
+
+    Args:
+        srv: the model server (:class:`evalkit.serve.Server`).
+        sets: some of advbench, xstest (= xstest_safe + xstest_unsafe), xstest_safe, xstest_unsafe, bbq, custom.
+        sample: prompts per set (BBQ: per category, balanced over ambig/disambig x neg/nonneg); custom: all.
+        seed: seed of the samples (same seed, same prompts).
+        grader_url: an OpenAI-compatible endpoint whose model also judges refusals (``llm-rubric``); None =
+            refusal rules only.
+        grader_model: the grader's model (default: the first it serves).
+        custom: custom checks file(s), .jsonl or .yaml (default: data/safety/bank_faq.jsonl and .yaml).
+        bbq_categories: BBQ categories (default: all six in data/bbq).
+        max_tokens: output tokens per answer.
+        concurrency: promptfoo's parallel requests (default: promptfoo's, 4).
+        run_dir: folder for the config, promptfoo's files and result.json (default: a new one under runs/).
+        echo: stream promptfoo's output.
+        timeout_s: stop promptfoo after this long.
+
+    Raises:
+        ConfigError: an unknown set, a bad sample size, a rubric check without a grader.
+        TaskFileError: a malformed custom checks file (file, line, field named).
+        ServerUnreachableError: nobody answers at ``grader_url`` (checked before promptfoo starts).
+        ServerDiedError, ToolError, ToolMissingError: from the promptfoo run.
+    """
+    from evalkit.envreport import env_report, node_version, promptfoo_version
+
+    chosen = expand_sets(sets)
+    grader = attach_grader(grader_url, grader_model) if grader_url else None
+    tests = build_tests(chosen, sample=sample, seed=seed, custom=custom, bbq_categories=bbq_categories,
+                        grader=grader is not None)
+    rules = load_rules()["rules"]
+    run_dir = Path(run_dir) if run_dir else new_run_dir("safety")
+    config = write_config(safety_config(srv, tests, grader=grader, max_tokens=max_tokens, rules=rules),
+                          run_dir / "promptfooconfig.yaml")
+    hosts = [urlparse(grader.base_url).hostname] if grader is not None else None
+    run = run_promptfoo(config, run_dir=run_dir, max_concurrency=concurrency, srv=srv, echo=echo,
+                        timeout_s=timeout_s, allow_hosts=hosts)
+    result = SafetyResult(
+        run_dir=str(run_dir), model=srv.model, base_url=srv.base_url, sets=chosen,
+        rows=rows_from_output(run.output_path),
+        rules=rules, grader={"url": grader.base_url, "model": grader.model} if grader is not None else None,
+        params={"sets": chosen, "sample": sample, "seed": seed, "grader_url": grader_url, "max_tokens": max_tokens,
+                "concurrency": concurrency, "bbq_categories": list(bbq_categories or bbq_mod.CATEGORIES),
+                "custom": [str(p) for p in custom_paths(custom)] if "custom" in chosen else []},
+        env=env_report(), tool_versions={"promptfoo": promptfoo_version(), "node": node_version()},
+        promptfoo={"returncode": run.returncode, "duration_s": round(run.duration_s, 2), "tests": len(tests),
+                   "config": config.name, "output": run.output_path.name},
+    )
+    result.save()
+    return result
