@@ -33,7 +33,8 @@ def _cmd_serve(args) -> int:
 
 
 def _cmd_status(args) -> int:
-    from evalkit.serve import _answers, project_servers
+    from evalkit.serve.http import _answers
+    from evalkit.serve.state import project_servers
 
     settings = get_settings()
     servers = project_servers(settings)

@@ -110,7 +110,7 @@ def test_port_in_use_by_another_model(fake_openai, settings):
 
 
 def test_default_port_serving_another_model_moves_to_the_next_free_port(fake_openai, settings, monkeypatch):
-    serve_mod = sys.modules["evalkit.serve"]
+    serve_mod = sys.modules["evalkit.serve.start"]
 
     started = []
     monkeypatch.setattr(serve_mod, "_start", lambda ref, port, *args: started.append((ref.name, port)) or "server")

@@ -1,0 +1,38 @@
+"""The vLLM server: attach to a running endpoint or start one, and stop only what was started.
+
+``with serve("stories260k") as srv:`` gives ``srv.base_url`` (OpenAI style, ending in ``/v1``) and ``srv.model``.
+Order of preference: an explicit base URL (any OpenAI-compatible endpoint: a vLLM deployment, a cluster
+router); a server this project already started for the same model (state files under ``runs/servers``); a
+server answering on the chosen port with the same model; otherwise a new ``python -m
+vllm.entrypoints.openai.api_server`` bound to 127.0.0.1, watched while it starts, with its log kept. A server
+started by the CLI (``evalkit serve``) or by ``serve()`` outside a ``with`` block outlives the Python process;
+``evalkit stop`` ends it.
+
+The package is split by concern: :mod:`~evalkit.serve.http` (requests to an endpoint, ports),
+:mod:`~evalkit.serve.resolve` (which model), :mod:`~evalkit.serve.state` (the servers this project started),
+:mod:`~evalkit.serve.server` (:class:`Server`, :func:`attach`) and :mod:`~evalkit.serve.start` (:func:`serve`, the
+vLLM command line).
+"""
+
+from evalkit.serve.http import http_json, list_models, normalize_base_url, port_free
+from evalkit.serve.resolve import ModelRef, resolve_model
+from evalkit.serve.server import Server, attach
+from evalkit.serve.start import detect_device, serve, server_command
+from evalkit.serve.state import ServerInfo, project_servers, stop_servers
+
+__all__ = [
+    "ModelRef",
+    "Server",
+    "ServerInfo",
+    "attach",
+    "detect_device",
+    "http_json",
+    "list_models",
+    "normalize_base_url",
+    "port_free",
+    "project_servers",
+    "resolve_model",
+    "serve",
+    "server_command",
+    "stop_servers",
+]

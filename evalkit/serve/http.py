@@ -1,0 +1,51 @@
+"""Talking to an OpenAI-compatible endpoint: JSON requests, base URLs, the models it serves, free ports."""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.error
+import urllib.request
+
+from evalkit.settings import Settings
+
+
+def http_json(url: str, payload: dict | None = None, timeout: float = 5.0) -> dict:
+    """GET (payload None) or POST JSON and decode the JSON reply. Raises OSError/ValueError on failure."""
+    data = json.dumps(payload).encode() if payload is not None else None
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read().decode())
+
+
+def normalize_base_url(url: str) -> str:
+    """``http://host:port``, ``.../v1`` or ``.../v1/`` all become ``http://host:port/v1``."""
+    url = url.strip().rstrip("/")
+    if "://" not in url:
+        url = "http://" + url
+    if not url.endswith("/v1"):
+        url += "/v1"
+    return url
+
+
+def list_models(base_url: str, timeout: float = 5.0) -> list[dict]:
+    """The ``data`` list of ``GET {base_url}/models``."""
+    return http_json(f"{normalize_base_url(base_url)}/models", timeout=timeout).get("data", [])
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _answers(base_url: str, settings: Settings) -> bool:
+    try:
+        list_models(base_url, settings.request_timeout_s)
+    except (OSError, ValueError):
+        return False
+    return True

