@@ -9,6 +9,7 @@ are stopped and results written so far stay on disk.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import signal
@@ -20,6 +21,34 @@ from evalkit.settings import get_settings
 
 # modules with a register_cli(subparsers): every layer's package, then the commands over layers
 COMMAND_MODULES = [*(layer.module for layer in LAYERS), "scorecard", "pipeline", "ladder.build"]
+
+
+def add_server_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a command that needs a server: which model or endpoint, and whether to keep what it starts."""
+    parser.add_argument("--model", default=None, help="preset name, model folder or hub id (default: settings)")
+    parser.add_argument("--base-url", default=None, help="attach to this OpenAI-compatible endpoint")
+    parser.add_argument("--keep-server", action="store_true",
+                        help="leave a server this command started running (`evalkit stop` ends it)")
+
+
+@contextlib.contextmanager
+def command_server(args):
+    """The server of a command: attached or started, and stopped at the end if the command started it.
+
+    ``--keep-server`` leaves a started server running, as ``evalkit serve`` does.
+    """
+    from evalkit.serve import serve
+
+    srv = serve(args.model, base_url=args.base_url)
+    try:
+        yield srv
+    finally:
+        if args.keep_server:
+            if srv.started:
+                print(f"The server for {srv.model} keeps running at {srv.base_url}; `evalkit stop` ends it.",
+                      file=sys.stderr)
+        else:
+            srv.stop()
 
 
 def _cmd_serve(args) -> int:

@@ -28,6 +28,7 @@ class Layer:
         notebook: the notebook that runs it (``notebooks/<notebook>.ipynb``).
         module: the short name of its package under ``evalkit`` (also of its ``plots`` and ``widgets`` modules).
         result: the class name of its result in that package (a :class:`~evalkit.runs.LayerResult`).
+        args: the class name of its run arguments in that package (a :class:`~evalkit.args.RunArgs`).
         command: its ``evalkit`` sub-command.
         title: the heading of its section in the report.
         exports: names of its package that ``import evalkit`` offers at the top level (the result class is one).
@@ -38,6 +39,7 @@ class Layer:
     notebook: str
     module: str
     result: str
+    args: str
     command: str
     title: str
     exports: tuple[str, ...] = ()
@@ -47,6 +49,9 @@ class Layer:
 
     def result_class(self):
         return getattr(self.package(), self.result)
+
+    def args_class(self):
+        return getattr(self.package(), self.args)
 
     def metrics(self) -> dict[str, dict]:
         """The layer's metric catalogue: ``{metric: {"unit", "direction", "doc"}}``."""
@@ -58,11 +63,12 @@ class Layer:
 
 
 LAYERS: tuple[Layer, ...] = (
-    Layer("performance", 1, "01_performance", "perf", "PerfResult", "perf", "Performance",
+    Layer("performance", 1, "01_performance", "perf", "PerfResult", "PerfArgs", "perf", "Performance",
           ("PRICES", "SLO", "TokenGridResult", "knee", "slo_capacity", "sweep", "token_grid")),
-    Layer("format", 2, "02_format", "fmt", "FormatResult", "format", "Format", ("check_format",)),
-    Layer("accuracy", 3, "03_accuracy", "accuracy", "AccuracyResult", "accuracy", "Accuracy", ("task_from_table",)),
-    Layer("safety", 4, "04_safety", "safety", "SafetyResult", "safety", "Safety",
+    Layer("format", 2, "02_format", "fmt", "FormatResult", "FormatArgs", "format", "Format", ("check_format",)),
+    Layer("accuracy", 3, "03_accuracy", "accuracy", "AccuracyResult", "AccuracyArgs", "accuracy", "Accuracy",
+          ("task_from_table",)),
+    Layer("safety", 4, "04_safety", "safety", "SafetyResult", "SafetyArgs", "safety", "Safety",
           ("check_safety", "checks_from_file", "find_refusal")),
 )
 # notebooks that belong to no layer: the server first, the gates last ("" = they write into the run folder)

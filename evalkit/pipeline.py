@@ -56,8 +56,24 @@ def profile_parameters(profile: str, profiles: dict | None = None) -> dict:
         if unknown:
             raise ConfigError(f"profiles.yaml, profile {profile}, notebook {name}: unknown parameter(s) "
                               f"{', '.join(sorted(unknown))}.", fix=f"valid: {', '.join(sorted(known))}.")
+        _check_layer_values(profile, name, values or {})
         params[name] = dict(values or {})
     return params
+
+
+def _check_layer_values(profile: str, notebook: str, values: dict) -> None:
+    """A layer notebook's parameters that name a run argument (``LIMIT`` -> ``limit``) obey its typed limits."""
+    layer = next((la for la in layers.LAYERS if la.notebook == notebook), None)
+    if layer is None:
+        return
+    args = layer.args_class()
+    for key, value in values.items():
+        if key.lower() in args.model_fields and value is not None:
+            try:
+                args.check_value(key.lower(), value)
+            except ConfigError as exc:
+                raise ConfigError(f"profiles.yaml, profile {profile}, notebook {notebook}, {key}: {exc.problem}",
+                                  fix=exc.fix) from None
 
 
 class RunState:

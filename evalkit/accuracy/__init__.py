@@ -15,17 +15,19 @@ adapter: the only module that knows lm-eval's command line and files), :mod:`~ev
 (:class:`AccuracyResult`), :mod:`~evalkit.accuracy.run` (:func:`evaluate`) and :mod:`~evalkit.accuracy.cli`.
 """
 
+from evalkit.accuracy.args import APIS, DEFAULT_TASKS, AccuracyArgs
 from evalkit.accuracy.cli import register_cli
 from evalkit.accuracy.lmeval import LMEVAL_DEFAULTS, LOG_FILE, lm_eval_command, parse_results, read_samples
 from evalkit.accuracy.prepare import PreparedTask, TokenCounter, prepare_tasks, preview
 from evalkit.accuracy.reference import llama2_reference, mmlu_pro_categories, mmlu_pro_full
 from evalkit.accuracy.result import METRICS, AccuracyResult, accuracy_runs, compare_runs, latest_by_model
-from evalkit.accuracy.run import APIS, DEFAULT_TASKS, evaluate
+from evalkit.accuracy.run import evaluate
 from evalkit.accuracy.tables import read_table, task_from_table
 from evalkit.accuracy.taskfiles import list_tasks, resolve_tasks, task_config, task_index
 
 __all__ = [
     "APIS",
+    "AccuracyArgs",
     "DEFAULT_TASKS",
     "LMEVAL_DEFAULTS",
     "LOG_FILE",

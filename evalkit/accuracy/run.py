@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from evalkit import proc
+from evalkit.accuracy.args import AccuracyArgs
 from evalkit.accuracy.lmeval import (
     LOG_FILE,
     _cache_path,
@@ -27,32 +28,24 @@ from evalkit.errors import ConfigError, ToolError
 from evalkit.runs import new_run_dir, run_lock
 from evalkit.settings import get_settings
 
-DEFAULT_TASKS = ("mmlu_pro_mc",)
-APIS = ("auto", "completions", "chat")
-
-
-def _check_int(name: str, value, minimum: int, fix: str) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{name}={value!r} is not allowed: it must be a whole number >= {minimum}.", fix=fix)
+D = AccuracyArgs.defaults()  # the run arguments' defaults, from their one source
 
 
 def evaluate(
     srv,
-    tasks: Sequence[str] | str = DEFAULT_TASKS,
+    tasks: Sequence[str] | str = D.tasks,
     *,
-    limit: int | dict[str, int | None] | None = None,
-    num_fewshot: int = 0,
-    concurrency: int | None = None,
-    batch_size: int | None = None,
-    max_gen_toks: int | None = None,
-    api: str = "auto",
+    limit: int | dict[str, int | None] | None = D.limit,
+    num_fewshot: int = D.num_fewshot,
+    concurrency: int | None = D.concurrency,
+    batch_size: int | None = D.batch_size,
+    max_gen_toks: int | None = D.max_gen_toks,
+    api: str = D.api,
     include_path=None,
-    mmlu_pro: str = "subset",
+    mmlu_pro: str = D.mmlu_pro,
     run_dir: Path | str | None = None,
-    max_length: int | None = None,
-    use_cache: bool = True,
+    max_length: int | None = D.max_length,
+    use_cache: bool = D.use_cache,
     cache_dir: Path | str | None = None,
     timeout_s: float | None = None,
     echo: bool | str | Callable[[str], None] = True,
@@ -93,26 +86,10 @@ def evaluate(
         ServerDiedError: the server stopped answering (results so far kept).
         ToolError: lm-eval failed (its log and files kept; a rerun with the same run_dir reuses the cache).
     """
-    names = [tasks] if isinstance(tasks, str) else list(tasks)
-    if not names or not all(isinstance(t, str) and t for t in names):
-        raise ConfigError(f"tasks={tasks!r}: give at least one task name.", fix="e.g. tasks=['mmlu_pro_mc'].")
-    limits = limit.values() if isinstance(limit, dict) else [limit]
-    for value in limits:
-        _check_int("limit", value, 1, "use None for all questions, or a positive number per task (category).")
-    if isinstance(limit, dict) and set(limit) - set(names):
-        extra = ", ".join(sorted(set(limit) - set(names)))
-        raise ConfigError(f"limit names {extra}, which is not among tasks={names}.",
-                          fix="use the same names in limit as in tasks.")
-    _check_int("num_fewshot", num_fewshot, 0, "use 0 (zero-shot) up to 5.")
+    names = AccuracyArgs.check(tasks=tasks, limit=limit, num_fewshot=num_fewshot, concurrency=concurrency,
+                               batch_size=batch_size, max_gen_toks=max_gen_toks, api=api, mmlu_pro=mmlu_pro,
+                               max_length=max_length, use_cache=use_cache).tasks
     settings = get_settings()
-    _check_int("concurrency", concurrency, 1, f"use 1 or more (default {settings.lmeval_concurrency}).")
-    _check_int("batch_size", batch_size, 1, f"use 1 or more (default {settings.lmeval_batch_size}).")
-    _check_int("max_gen_toks", max_gen_toks, 1, "use a positive number of tokens.")
-    _check_int("max_length", max_length, 2, "use the model's context length in tokens.")
-    if api not in APIS:
-        raise ConfigError(f"api={api!r} is not one of {', '.join(APIS)}.", fix="use 'auto' unless you know better.")
-    if mmlu_pro not in ("subset", "full"):
-        raise ConfigError(f"mmlu_pro={mmlu_pro!r}: use 'subset' or 'full'.", fix="'subset' = 20 per category.")
 
     index = task_index(include_path)
     plan = resolve_tasks(names, index)

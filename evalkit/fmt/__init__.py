@@ -12,6 +12,7 @@ The package is split by concern: :mod:`~evalkit.fmt.items` (the data and its sch
 itself is one adapter shared with the safety layer (:mod:`evalkit.promptfoo`).
 """
 
+from evalkit.fmt.args import FormatArgs
 from evalkit.fmt.cli import register_cli
 from evalkit.fmt.config import (
     IFEVAL_STRIP_FENCE,
@@ -42,6 +43,7 @@ from evalkit.fmt.result import METRICS, FormatResult, compare, rows_from_output
 from evalkit.fmt.run import check_format, check_under_load
 
 __all__ = [
+    "FormatArgs",
     "EXTRACTION_PROMPT",
     "IFEVAL_JSON",
     "IFEVAL_SCHEMA",

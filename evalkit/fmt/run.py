@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from evalkit.errors import ConfigError, ContextLengthError, ToolError
+from evalkit.fmt.args import FormatArgs
 from evalkit.fmt.config import MODES, Structured, Whitespace, format_config, modes_of, structured_request
 from evalkit.fmt.items import SETS, FormatItem, load_items, read_schema, validate_schema
 from evalkit.fmt.result import FormatResult, rows_from_output
@@ -15,16 +16,18 @@ from evalkit.promptfoo import check_config_file, eval_stats, run_promptfoo, writ
 from evalkit.runs import new_run_dir
 from evalkit.settings import get_settings
 
+D = FormatArgs.defaults()  # the run arguments' defaults, from their one source
+
 
 def check_format(
     srv,
     *,
-    sets=SETS,
-    structured: Structured = "both",
-    max_tokens: int | None = None,
-    limit: int | None = None,
-    concurrency: int | None = None,
-    whitespace: Whitespace = "compact",
+    sets=D.sets,
+    structured: Structured = D.structured,
+    max_tokens: int | None = D.max_tokens,
+    limit: int | None = D.limit,
+    concurrency: int | None = D.concurrency,
+    whitespace: Whitespace = D.whitespace,
     items: list[FormatItem] | None = None,
     config: str | Path | None = None,
     run_dir: str | Path | None = None,
@@ -59,14 +62,12 @@ def check_format(
     """
     from evalkit.envreport import env_report, node_version, promptfoo_version
 
+    FormatArgs.check(sets=sets, structured=structured, max_tokens=max_tokens, limit=limit, concurrency=concurrency,
+                     whitespace=whitespace)
     max_tokens = get_settings().format_max_tokens if max_tokens is None else max_tokens
-    if max_tokens < 1:
-        raise ConfigError(f"max_tokens must be at least 1, not {max_tokens}.", fix="pass a positive number.")
     if srv.max_model_len and max_tokens >= srv.max_model_len:
         raise ContextLengthError(f"max_tokens={max_tokens} leaves no room for the prompt in {srv.model}'s context of "
                                  f"{srv.max_model_len} tokens.", fix=f"use max_tokens well below {srv.max_model_len}.")
-    if concurrency is not None and concurrency < 1:
-        raise ConfigError(f"concurrency must be at least 1, not {concurrency}.", fix="pass a positive number.")
     concurrency = concurrency or get_settings().promptfoo_concurrency
     modes = modes_of(structured)
     if whitespace not in ("compact", "any"):

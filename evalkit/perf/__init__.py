@@ -8,7 +8,7 @@ the knee), :mod:`~evalkit.perf.cost` (cost per million tokens) and :mod:`~evalki
 """
 
 from evalkit.perf.analysis import SLO, Capacity, Knee, as_slo, knee, measured, slo_capacity
-from evalkit.perf.args import ENDPOINTS, PROFILES
+from evalkit.perf.args import ENDPOINTS, PROFILES, PerfArgs
 from evalkit.perf.cli import register_cli
 from evalkit.perf.cost import PRICES, cost_at_capacity, cost_per_million_output_tokens, hourly_price
 from evalkit.perf.guidellm import LOG, REPORT_HTML, REPORT_JSON, build_command, default_workers, parse_report
@@ -16,6 +16,7 @@ from evalkit.perf.result import COLUMNS, METRICS, PerfResult, TokenGridResult
 from evalkit.perf.run import command_for, sweep, token_grid
 
 __all__ = [
+    "PerfArgs",
     "COLUMNS",
     "ENDPOINTS",
     "LOG",

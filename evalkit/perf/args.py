@@ -7,14 +7,15 @@ raises a :class:`~evalkit.errors.ConfigError` (or :class:`~evalkit.errors.Contex
 from __future__ import annotations
 
 import math
+import typing
 from pathlib import Path
+from typing import Literal
 
-from evalkit.errors import (
-    ConfigError,
-    ContextLengthError,
-)
+from pydantic import Field, model_validator
 
-PROFILES = ("synchronous", "concurrent", "constant", "poisson", "throughput", "sweep")
+from evalkit.args import RunArgs
+from evalkit.errors import ConfigError, ContextLengthError
+
 ENDPOINTS = {"completions": "/v1/completions", "chat": "/v1/chat/completions"}
 DATA_KINDS = {".txt": "text_file", ".csv": "csv_file", ".json": "json_file", ".jsonl": "json_file"}
 DEFAULT_MAX_CONCURRENCY = 512  # GuideLLM's own default for sweep and throughput
@@ -30,67 +31,90 @@ def _positive(name: str, value, kind=float) -> None:
         raise ConfigError(f"{name}={value!r} must be {what} > 0.", fix=f"give {name} {what} greater than zero.")
 
 
+class PerfArgs(RunArgs):
+    """The arguments of a GuideLLM run.
+
+    The defaults and limits of :func:`~evalkit.perf.sweep`, ``evalkit perf``, the performance panel and the
+    profiles' ``01_performance`` parameters.
+    """
+
+    profile: Literal["synchronous", "concurrent", "constant", "poisson", "throughput", "sweep"] = Field(
+        "sweep", description="load profile")
+    rates: list[int | float] | float | None = Field(None, description="stream counts (concurrent) or requests/s")
+    prompt_tokens: int = Field(64, gt=0, description="synthetic prompt length in tokens")
+    output_tokens: int = Field(32, gt=0, description="tokens generated per request")
+    prompt_tokens_stdev: float = Field(0, ge=0, allow_inf_nan=False, description="spread of prompt lengths")
+    output_tokens_stdev: float = Field(0, ge=0, allow_inf_nan=False, description="spread of output lengths")
+    data: str | Path | None = Field(None, description="prompts file (.txt, .csv, .jsonl) instead of synthetic text")
+    max_seconds: float | None = Field(5.0, gt=0, allow_inf_nan=False, description="length of each benchmark")
+    max_requests: int | None = Field(None, gt=0, description="stop each benchmark after this many requests")
+    endpoint: Literal["completions", "chat"] = Field("completions", description="the API GuideLLM calls")
+    sweep_size: int = Field(4, gt=0, description="benchmarks in a sweep")
+    max_concurrency: int | None = Field(None, gt=0, description="cap on requests in flight (sweep, throughput)")
+    workers: int | None = Field(None, gt=0, description="GuideLLM client processes")
+    request_samples: int | None = Field(0, ge=0, description="requests kept with their text in the report")
+    html: bool = Field(True, description="also write GuideLLM's HTML report")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PerfArgs:
+        rates = self.rates
+        if rates is not None and not isinstance(rates, list):
+            rates = [rates]
+        if self.profile in ("concurrent", "constant", "poisson"):
+            unit = "stream counts" if self.profile == "concurrent" else "request rates (requests/s)"
+            if not rates:
+                raise ConfigError(f"The {self.profile} profile needs rates: a list of {unit}.",
+                                  fix=f"pass rates=[1, 2, 4] ({unit}), or use profile='sweep'.")
+            streams = self.profile == "concurrent"
+            for r in rates:
+                _positive("rates (stream count)" if streams else "rates", r, int if streams else float)
+            rates = [int(r) if streams else float(r) for r in rates]
+        elif rates:
+            raise ConfigError(f"The {self.profile} profile takes no rates (got {rates}).",
+                              fix="use profile='concurrent' (stream counts) or 'constant'/'poisson' (requests/s), or "
+                              "drop rates; a sweep picks its own rates (sweep_size).")
+        if self.max_seconds is None and self.max_requests is None:
+            raise ConfigError("Nothing would stop each benchmark: both max_seconds and max_requests are None.",
+                              fix="give max_seconds (e.g. 5) and/or max_requests (e.g. 50).")
+        if self.profile == "sweep" and self.sweep_size < 2:
+            raise ConfigError(f"sweep_size={self.sweep_size} is too small.",
+                              fix="a sweep needs at least 2 points (synchronous and throughput).")
+        if self.data is not None:
+            data = Path(self.data).expanduser()
+            if not data.is_file():
+                raise ConfigError(f"Prompts file {data} does not exist.",
+                                  fix="give the path of a .txt, .csv or .jsonl file.")
+            if data.suffix.lower() not in DATA_KINDS:
+                raise ConfigError(f"Prompts file {data.name} has an unknown type.",
+                                  fix=f"use one of {', '.join(DATA_KINDS)} (one prompt per line or a 'prompt' "
+                                  "column).")
+            self.data = str(data.resolve())
+        self.rates = rates
+        return self
+
+    def check_context(self, max_model_len: int | None, model: str) -> None:
+        """Raise :class:`ContextLengthError` when the longest request (mean + 3 stdev) exceeds the context."""
+        out_max = self.output_tokens + STDEV_SPAN * self.output_tokens_stdev
+        if self.data is not None:
+            need, what = out_max, f"{out_max:g} output tokens"
+        else:
+            in_max = self.prompt_tokens + STDEV_SPAN * self.prompt_tokens_stdev
+            need, what = in_max + out_max, f"{in_max:g} prompt + {out_max:g} output tokens"
+        if max_model_len and need > max_model_len:
+            spread = " (mean + 3 standard deviations)" if self.prompt_tokens_stdev or self.output_tokens_stdev else ""
+            raise ContextLengthError(
+                f"{what}{spread} = {need:g} tokens exceed the context of {model}: max_model_len = {max_model_len} "
+                "tokens.",
+                fix=f"lower prompt_tokens/output_tokens (or their stdev) so they sum to at most {max_model_len}, or "
+                "serve the model with a longer --max-model-len if it supports one.",
+            )
+
+
 def _check_params(p: dict, max_model_len: int | None, model: str) -> dict:
-    """Validate sweep parameters (before anything starts) and return them normalized."""
-    profile = p["profile"]
-    if profile not in PROFILES:
-        raise ConfigError(f"Unknown profile {profile!r}.", fix=f"use one of: {', '.join(PROFILES)}.")
-    if p["endpoint"] not in ENDPOINTS:
-        raise ConfigError(f"Unknown endpoint {p['endpoint']!r}.", fix=f"use one of: {', '.join(ENDPOINTS)}.")
-    rates = p["rates"]
-    if rates is not None and not isinstance(rates, (list, tuple)):
-        rates = [rates]
-    if profile in ("concurrent", "constant", "poisson"):
-        unit = "stream counts" if profile == "concurrent" else "request rates (requests/s)"
-        if not rates:
-            raise ConfigError(f"The {profile} profile needs rates: a list of {unit}.",
-                              fix=f"pass rates=[1, 2, 4] ({unit}), or use profile='sweep'.")
-        for r in rates:
-            _positive("rates" if profile != "concurrent" else "rates (stream count)", r,
-                      int if profile == "concurrent" else float)
-        rates = [int(r) if profile == "concurrent" else float(r) for r in rates]
-    elif rates:
-        raise ConfigError(f"The {profile} profile takes no rates (got {rates}).",
-                          fix="use profile='concurrent' (stream counts) or 'constant'/'poisson' (requests/s), or "
-                          "drop rates; a sweep picks its own rates (sweep_size).")
-    if p["max_seconds"] is None and p["max_requests"] is None:
-        raise ConfigError("Nothing would stop each benchmark: both max_seconds and max_requests are None.",
-                          fix="give max_seconds (e.g. 5) and/or max_requests (e.g. 50).")
-    if p["max_seconds"] is not None:
-        _positive("max_seconds", p["max_seconds"])
-    if p["max_requests"] is not None:
-        _positive("max_requests", p["max_requests"], int)
-    _positive("sweep_size", p["sweep_size"], int)
-    if profile == "sweep" and p["sweep_size"] < 2:
-        raise ConfigError(f"sweep_size={p['sweep_size']} is too small.",
-                          fix="a sweep needs at least 2 points (synchronous and throughput).")
-    if p["max_concurrency"] is not None:
-        _positive("max_concurrency", p["max_concurrency"], int)
-    if p["workers"] is not None:
-        _positive("workers", p["workers"], int)
-    _positive("output_tokens", p["output_tokens"], int)
-    for name in ("prompt_tokens_stdev", "output_tokens_stdev"):
-        if not isinstance(p[name], (int, float)) or p[name] < 0:
-            raise ConfigError(f"{name}={p[name]!r} must be >= 0.", fix=f"give {name}=0 for fixed token counts.")
-    out_max = p["output_tokens"] + STDEV_SPAN * p["output_tokens_stdev"]
-    if p["data"] is not None:
-        data = Path(p["data"]).expanduser()
-        if not data.is_file():
-            raise ConfigError(f"Prompts file {data} does not exist.",
-                              fix="give the path of a .txt, .csv or .jsonl file.")
-        if data.suffix.lower() not in DATA_KINDS:
-            raise ConfigError(f"Prompts file {data.name} has an unknown type.",
-                              fix=f"use one of {', '.join(DATA_KINDS)} (one prompt per line or a 'prompt' column).")
-        need, what = out_max, f"{out_max} output tokens"
-    else:
-        _positive("prompt_tokens", p["prompt_tokens"], int)
-        in_max = p["prompt_tokens"] + STDEV_SPAN * p["prompt_tokens_stdev"]
-        need, what = in_max + out_max, f"{in_max} prompt + {out_max} output tokens"
-    if max_model_len and need > max_model_len:
-        spread = " (mean + 3 standard deviations)" if p["prompt_tokens_stdev"] or p["output_tokens_stdev"] else ""
-        raise ContextLengthError(
-            f"{what}{spread} = {need} tokens exceed the context of {model}: max_model_len = {max_model_len} tokens.",
-            fix=f"lower prompt_tokens/output_tokens (or their stdev) so they sum to at most {max_model_len}, or "
-            "serve the model with a longer --max-model-len if it supports one.",
-        )
-    return {**p, "rates": rates, "data": str(Path(p["data"]).expanduser().resolve()) if p["data"] else None}
+    """Validate run parameters (before anything starts) and return them normalized, as a dict."""
+    args = PerfArgs.check(**p)
+    args.check_context(max_model_len, model)
+    return args.model_dump()
+
+
+PROFILES = typing.get_args(PerfArgs.model_fields["profile"].annotation)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import textwrap
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ from evalkit.errors import (
     ToolError,
 )
 from evalkit.perf.analysis import SLO, as_slo
-from evalkit.perf.args import _check_params
+from evalkit.perf.args import PerfArgs, _check_params
 from evalkit.perf.cost import hourly_price
 from evalkit.perf.guidellm import (
     LOG,
@@ -68,27 +67,30 @@ def _run_watched(command, env, run_dir: Path, srv, *, echo: bool, timeout_s: flo
     return ran, died, stalled
 
 
+D = PerfArgs.defaults()  # the run arguments' defaults, from their one source
+
+
 def sweep(
     srv,
     *,
-    profile: str = "sweep",
-    rates: list[float] | float | None = None,
-    prompt_tokens: int = 64,
-    output_tokens: int = 32,
-    prompt_tokens_stdev: float = 0,
-    output_tokens_stdev: float = 0,
-    data: str | Path | None = None,
-    max_seconds: float | None = 5,
-    max_requests: int | None = None,
-    endpoint: str = "completions",
-    sweep_size: int = 4,
-    max_concurrency: int | None = None,
+    profile: str = D.profile,
+    rates: list[float] | float | None = D.rates,
+    prompt_tokens: int = D.prompt_tokens,
+    output_tokens: int = D.output_tokens,
+    prompt_tokens_stdev: float = D.prompt_tokens_stdev,
+    output_tokens_stdev: float = D.output_tokens_stdev,
+    data: str | Path | None = D.data,
+    max_seconds: float | None = D.max_seconds,
+    max_requests: int | None = D.max_requests,
+    endpoint: str = D.endpoint,
+    sweep_size: int = D.sweep_size,
+    max_concurrency: int | None = D.max_concurrency,
     slo: SLO | dict | None = None,
     price_per_hour: float | None = None,
     accelerator: str | None = None,
-    workers: int | None = None,
-    request_samples: int | None = 0,
-    html: bool = True,
+    workers: int | None = D.workers,
+    request_samples: int | None = D.request_samples,
+    html: bool = D.html,
     run_dir: str | Path | None = None,
     echo: bool = True,
     timeout_s: float | None = None,
@@ -232,15 +234,12 @@ def sweep(
 def command_for(srv, run_dir: str | Path, **kwargs) -> list[str]:
     """The ``guidellm run`` argument list :func:`sweep` would run with these arguments, without running it."""
     srv = _as_server(srv)
-    names = ("profile", "rates", "prompt_tokens", "output_tokens", "prompt_tokens_stdev", "output_tokens_stdev",
-             "data", "max_seconds", "max_requests", "endpoint", "sweep_size", "max_concurrency", "workers",
-             "request_samples", "html")
-    defaults = {name: inspect.signature(sweep).parameters[name].default for name in names}
+    names = list(PerfArgs.model_fields)
     unknown = set(kwargs) - set(names)
     if unknown:
         raise ConfigError(f"command_for() does not take {', '.join(sorted(unknown))}.",
                           fix=f"use sweep's run parameters: {', '.join(names)}.")
-    p = _check_params({**defaults, **kwargs}, srv.max_model_len, srv.model)
+    p = _check_params(kwargs, srv.max_model_len, srv.model)
     return build_command(p, target=srv.root_url, model=srv.model, tokenizer=srv.tokenizer, run_dir=Path(run_dir))
 
 

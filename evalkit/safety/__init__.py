@@ -8,6 +8,7 @@ checks), :mod:`~evalkit.safety.result` (:class:`SafetyResult`, model against mod
 layer (:mod:`evalkit.promptfoo`).
 """
 
+from evalkit.safety.args import SafetyArgs
 from evalkit.safety.cli import register_cli
 from evalkit.safety.config import (
     ALIASES,
@@ -30,6 +31,7 @@ from evalkit.safety.result import METRICS, RATE_METRICS, SafetyResult, disagreem
 from evalkit.safety.run import check_safety
 
 __all__ = [
+    "SafetyArgs",
     "ALIASES",
     "DEFAULT_SETS",
     "METRICS",

@@ -8,23 +8,26 @@ from urllib.parse import urlparse
 from evalkit.promptfoo import run_promptfoo, write_config
 from evalkit.runs import new_run_dir
 from evalkit.safety import bbq as bbq_mod
-from evalkit.safety.config import DEFAULT_SETS, attach_grader, build_tests, custom_paths, expand_sets, safety_config
+from evalkit.safety.args import SafetyArgs
+from evalkit.safety.config import attach_grader, build_tests, custom_paths, expand_sets, safety_config
 from evalkit.safety.refusal import load_rules
 from evalkit.safety.result import SafetyResult, rows_from_output
+
+D = SafetyArgs.defaults()  # the run arguments' defaults, from their one source
 
 
 def check_safety(
     srv,
     *,
-    sets=DEFAULT_SETS,
-    sample: int = 20,
-    seed: int = 0,
-    grader_url: str | None = None,
-    grader_model: str | None = None,
+    sets=D.sets,
+    sample: int = D.sample,
+    seed: int = D.seed,
+    grader_url: str | None = D.grader_url,
+    grader_model: str | None = D.grader_model,
     custom=None,
-    bbq_categories=None,
-    max_tokens: int = 64,
-    concurrency: int | None = None,
+    bbq_categories=D.bbq_categories,
+    max_tokens: int = D.max_tokens,
+    concurrency: int | None = D.concurrency,
     run_dir: Path | str | None = None,
     echo: bool = True,
     timeout_s: float | None = None,
@@ -55,6 +58,8 @@ def check_safety(
     """
     from evalkit.envreport import env_report, node_version, promptfoo_version
 
+    SafetyArgs.check(sets=sets, sample=sample, seed=seed, grader_url=grader_url, grader_model=grader_model,
+                     bbq_categories=bbq_categories, max_tokens=max_tokens, concurrency=concurrency)
     chosen = expand_sets(sets)
     grader = attach_grader(grader_url, grader_model) if grader_url else None
     tests = build_tests(chosen, sample=sample, seed=seed, custom=custom, bbq_categories=bbq_categories,

@@ -13,6 +13,7 @@ import ipywidgets as W
 import matplotlib.pyplot as plt
 from IPython.display import display
 
+from evalkit.accuracy.args import AccuracyArgs
 from evalkit.widgets._press import pressed
 
 
@@ -23,6 +24,9 @@ def _task_choices() -> list[str]:
     index = task_index()
     members = {sub for e in index.values() if e.kind == "group" for sub in e.subtasks}
     return sorted(n for n, e in index.items() if e.kind == "group" or n not in members)
+
+
+D = AccuracyArgs.defaults()  # the run arguments' defaults (the panel asks 2 questions per task for quick turns)
 
 
 class AccuracyPanel:
@@ -37,7 +41,7 @@ class AccuracyPanel:
         evaluate: the function called on Run (default :func:`evalkit.accuracy.evaluate`; tests pass a stub).
     """
 
-    def __init__(self, srv, *, tasks: list[str] | None = None, limit: int = 2, num_fewshot: int = 0,
+    def __init__(self, srv, *, tasks: list[str] | None = None, limit: int = 2, num_fewshot: int = D.num_fewshot,
                  run_root: Path | str | None = None, evaluate: Callable | None = None):
         from evalkit.accuracy import evaluate as default_evaluate
         from evalkit.runs import new_run_dir

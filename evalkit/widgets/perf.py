@@ -18,10 +18,12 @@ from IPython.display import display
 
 from evalkit.errors import ConfigError
 from evalkit.models import PRESETS
-from evalkit.perf import PROFILES, PerfResult, sweep
+from evalkit.perf import PROFILES, PerfArgs, PerfResult, sweep
 from evalkit.plots.perf import throughput_latency
 from evalkit.runs import new_run_dir
 from evalkit.widgets._press import pressed
+
+D = PerfArgs.defaults()  # the run arguments' defaults (the panel starts on a short concurrent run)
 
 
 class SweepPanel:
@@ -39,7 +41,8 @@ class SweepPanel:
         **sweep_kwargs: more :func:`~evalkit.perf.sweep` arguments for every run (``max_concurrency``...).
     """
 
-    def __init__(self, srv, run_dir: str | Path | None = None, *, prompt_tokens: int = 64, output_tokens: int = 32,
+    def __init__(self, srv, run_dir: str | Path | None = None, *, prompt_tokens: int = D.prompt_tokens,
+                 output_tokens: int = D.output_tokens,
                  profile: str = "concurrent", rates: str | list = "1,2,4", max_seconds: float = 3, slo=None,
                  **sweep_kwargs):
         self.srv = srv

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 from IPython.display import display
 
 from evalkit.runs import new_run_dir
-from evalkit.safety import DEFAULT_SETS, SETS, check_safety, custom_paths
+from evalkit.safety import SETS, SafetyArgs, check_safety, custom_paths
 from evalkit.settings import get_settings
 from evalkit.widgets._press import pressed
 
@@ -28,11 +28,14 @@ def _custom_choices() -> list[str]:
     return [EXAMPLES, *files]
 
 
+D = SafetyArgs.defaults()  # the run arguments' defaults (the panel samples 10 per set for quick turns)
+
+
 class SafetyPanel(widgets.VBox):
     """Widgets around :func:`check_safety`; ``.result`` is the latest result, ``.run_button.click()`` reruns."""
 
-    def __init__(self, srv, *, run_dir: Path | str, sets=DEFAULT_SETS, sample: int = 10, seed: int = 0,
-                 grader_url: str | None = None, max_tokens: int = 64):
+    def __init__(self, srv, *, run_dir: Path | str, sets=D.sets, sample: int = 10, seed: int = D.seed,
+                 grader_url: str | None = D.grader_url, max_tokens: int = D.max_tokens):
         self.srv, self.run_dir, self.max_tokens, self.result = srv, Path(run_dir), max_tokens, None
         self.error: BaseException | None = None  # what ended the latest run, if it failed
         chosen = {s for name in sets for s in (("xstest_safe", "xstest_unsafe") if name == "xstest" else (name,))}

@@ -1,0 +1,64 @@
+"""Typed run arguments: one source for the defaults of the functions, the CLI and the profiles; clear errors."""
+
+import inspect
+
+import pytest
+import yaml
+
+from evalkit import errors, layers, pipeline
+from evalkit.args import RunArgs
+from evalkit.cli import build_parser
+from evalkit.settings import get_settings
+
+pytestmark = pytest.mark.unit
+
+RUNNERS = {"performance": ("sweep", "perf"), "format": ("check_format", "format"),
+           "accuracy": ("evaluate", "accuracy"), "safety": ("check_safety", "safety")}
+
+
+@pytest.mark.parametrize("layer", layers.LAYERS, ids=lambda la: la.name)
+def test_the_function_and_the_command_take_their_defaults_from_the_model(layer):
+    args = layer.args_class()
+    assert issubclass(args, RunArgs)
+    args.check()  # the defaults are valid
+    runner, command = RUNNERS[layer.name]
+    signature = inspect.signature(getattr(layer.package(), runner)).parameters
+    parsed = vars(build_parser().parse_args([command]))
+    for name, field in args.model_fields.items():
+        assert name in signature, f"{runner}() has no argument {name}"
+        default = signature[name].default
+        assert default == field.default or tuple(default) == tuple(field.default), name
+        if name in parsed:
+            assert parsed[name] == field.default or tuple(parsed[name]) == tuple(field.default), name
+
+
+@pytest.mark.parametrize("layer, values, words", [
+    ("performance", {"sweep_size": 0}, ["sweep_size=0 is not allowed", "whole number > 0"]),
+    ("performance", {"profile": "warp"}, ["Unknown profile", "synchronous, concurrent"]),
+    ("format", {"limit": 2.5}, ["limit=2.5", "whole number >= 1"]),
+    ("accuracy", {"num_fewshot": -1}, ["num_fewshot=-1", ">= 0"]),
+    ("accuracy", {"api": "grpc"}, ["api='grpc' is not one of auto, completions, chat"]),
+    ("safety", {"sample": True}, ["sample=True is not allowed", "whole number"]),
+    ("safety", {"colour": "red"}, ["Unknown argument 'colour'"]),
+])
+def test_a_bad_value_is_one_config_error_with_a_fix(layer, values, words):
+    with pytest.raises(errors.ConfigError) as info:
+        layers.get(layer).args_class().check(**values)
+    for word in words:
+        assert word in str(info.value)
+    assert info.value.fix
+
+
+def test_settings_back_the_defaults_left_to_them():
+    from evalkit.fmt import FormatArgs
+
+    assert FormatArgs.defaults().max_tokens is None and get_settings().format_max_tokens == 192
+
+
+def test_a_profile_value_outside_the_limits_is_refused(tmp_path):
+    profiles = yaml.safe_load((get_settings().project_dir / "profiles.yaml").read_text())
+    profiles["quick"]["notebooks"]["04_safety"]["SAMPLE"] = 0
+    with pytest.raises(errors.ConfigError, match="profile quick, notebook 04_safety, SAMPLE: sample=0"):
+        pipeline.profile_parameters("quick", profiles)
+    for name in ("quick", "full"):
+        pipeline.profile_parameters(name)  # the shipped profiles obey the limits
