@@ -122,6 +122,10 @@ def catalog_metric(layer: str, catalog: dict[str, dict], name: str, value, n: in
 class LayerResult(BaseModel):
     """Fields every layer's result has; subclasses add their own and implement :meth:`frame` and :meth:`metrics`.
 
+    Every result speaks the same words: ``df`` (its rows), ``metrics()`` (its scorecard rows),
+    ``metrics_table()`` (those rows with what each metric means) and ``summary()`` (the table a reader looks at
+    first), all DataFrames except ``metrics()``.
+
     ``layer`` is the pyramid layer a result belongs to (its scorecard rows and thresholds); ``kind`` names the
     result type and is unique per class (a layer's main result has the layer's name as its kind), so a scan for
     a layer's newest result never takes another type's file.
@@ -188,6 +192,19 @@ class LayerResult(BaseModel):
 
     def metrics(self) -> list[Metric]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def metrics_table(self) -> pd.DataFrame:
+        """The scorecard rows of this result with what each metric means (from its layer's ``METRICS``)."""
+        from evalkit import layers
+
+        catalog = layers.get(self.layer).metrics() if self.layer in layers.names() else {}
+        rows = [{**m.model_dump(exclude={"layer"}), "what": catalog.get(m.metric, {}).get("doc", "")}
+                for m in self.metrics()]
+        return pd.DataFrame(rows, columns=["metric", "value", "unit", "direction", "n", "what", "note"])
+
+    def summary(self) -> pd.DataFrame:
+        """The table a reader looks at first (here: all rows; layers narrow it)."""
+        return self.df
 
 
 def read_result(path: Path) -> dict:

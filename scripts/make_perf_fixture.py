@@ -37,7 +37,7 @@ def main() -> None:
         target = FIXTURES / "sweep.json.gz"
         with gzip.GzipFile(target, "wb", mtime=0) as fh:
             fh.write((Path(tmp) / REPORT_JSON).read_bytes())
-    print(result.table().round(2).to_string())
+    print(result.summary().round(2).to_string())
     print(f"wrote {target} ({target.stat().st_size // 1024} KiB)")
 
 

@@ -20,7 +20,7 @@ from evalkit.accuracy.cli import register_cli
 from evalkit.accuracy.lmeval import LMEVAL_DEFAULTS, LOG_FILE, lm_eval_command, parse_results, read_samples
 from evalkit.accuracy.prepare import PreparedTask, TokenCounter, prepare_tasks, preview
 from evalkit.accuracy.reference import llama2_reference, mmlu_pro_categories, mmlu_pro_full
-from evalkit.accuracy.result import METRICS, AccuracyResult, accuracy_runs, compare_runs, latest_by_model
+from evalkit.accuracy.result import METRICS, AccuracyResult, accuracy_runs, latest_by_model, side_by_side
 from evalkit.accuracy.run import evaluate
 from evalkit.accuracy.tables import read_table, task_from_table
 from evalkit.accuracy.taskfiles import list_tasks, resolve_tasks, task_config, task_index
@@ -36,7 +36,7 @@ __all__ = [
     "PreparedTask",
     "TokenCounter",
     "accuracy_runs",
-    "compare_runs",
+    "side_by_side",
     "evaluate",
     "latest_by_model",
     "list_tasks",

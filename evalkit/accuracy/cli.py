@@ -33,7 +33,7 @@ def _cmd_accuracy(args) -> int:
         result = evaluate(srv, args.tasks, limit=args.limit, num_fewshot=args.num_fewshot,
                           concurrency=args.concurrency, batch_size=args.batch_size, max_gen_toks=args.max_gen_toks,
                           api=args.api, include_path=args.include_path, mmlu_pro=args.mmlu_pro, run_dir=args.run_dir)
-    print(result.summary())
+    print(result.summary_text())
     with pd.option_context("display.width", 160):
         for task in result.tasks:
             frame = result.by_category(task)

@@ -1,7 +1,7 @@
 """The typed result of layer 3: :class:`AccuracyResult` (per task and per category, per question), and the saved runs.
 
 :data:`METRICS` lists the scorecard metrics; :func:`accuracy_runs`, :func:`latest_by_model` and
-:func:`compare_runs` read results saved under runs/.
+:func:`side_by_side` read results saved under runs/.
 """
 
 from __future__ import annotations
@@ -237,7 +237,12 @@ class AccuracyResult(LayerResult):
                          "accuracy": sum(judged) / len(judged) if judged else None})
         return pd.DataFrame(rows, columns=["half", "n", "correct", "accuracy"])
 
-    def summary(self) -> str:
+    def summary(self) -> pd.DataFrame:
+        """One row per task: accuracy, its standard error, questions asked, chance and questions dropped."""
+        cols = ["task", "accuracy", "stderr", "n", "chance", "dropped", "note"]
+        return self.frame().reindex(columns=cols)
+
+    def summary_text(self) -> str:
         """One line per task, for a terminal."""
         lines = []
         for row in self.frame().to_dict("records"):
@@ -288,7 +293,7 @@ def _mean_stderr(values: list[float]) -> tuple[float | None, float | None]:
     return mean, math.sqrt(var / n)
 
 
-def compare_runs(results: Sequence[AccuracyResult], labels: Sequence[str] | None = None,
+def side_by_side(results: Sequence[AccuracyResult], labels: Sequence[str] | None = None,
                  task: str = "mmlu_pro_mc") -> pd.DataFrame:
     """Accuracy per category of several runs side by side (rows: categories; columns: one per run)."""
     labels = list(labels) if labels else [r.model for r in results]

@@ -39,7 +39,7 @@ from evalkit.fmt.items import (
     validate_schema,
     with_schema,
 )
-from evalkit.fmt.result import METRICS, FormatResult, compare, rows_from_output
+from evalkit.fmt.result import METRICS, FormatResult, rows_from_output, side_by_side
 from evalkit.fmt.run import check_format, check_under_load
 
 __all__ = [
@@ -57,7 +57,6 @@ __all__ = [
     "check_format",
     "check_under_load",
     "compact_grammar",
-    "compare",
     "format_config",
     "format_dir",
     "items_table",
@@ -69,6 +68,7 @@ __all__ = [
     "register_cli",
     "rows_from_output",
     "shape",
+    "side_by_side",
     "structured_request",
     "validate_schema",
     "with_schema",

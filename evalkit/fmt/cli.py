@@ -36,6 +36,6 @@ def _cmd_format(args) -> int:
     with pd.option_context("display.width", 160, "display.max_colwidth", 60):
         print(result.summary().to_string(index=False))
         print()
-        print(result.table().to_string(index=False))
+        print(result.metrics_table().to_string(index=False))
     print(f"saved {result.path / 'result.json'}")
     return 0

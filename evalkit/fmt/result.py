@@ -182,11 +182,6 @@ class FormatResult(LayerResult):
                     f"hit max_tokens={self.params.get('max_tokens')}; whitespace={self.params.get('whitespace')}")
         return out
 
-    def table(self) -> pd.DataFrame:
-        """The metrics as a table with what each one means."""
-        rows = [{**m.model_dump(exclude={"layer"}), "what": METRICS[m.metric]["doc"]} for m in self.metrics()]
-        return pd.DataFrame(rows, columns=["metric", "value", "unit", "direction", "n", "what", "note"])
-
     def failures(self, structured: bool | None = None) -> pd.DataFrame:
         """The rows that did not parse or did not match their schema (optionally of one mode)."""
         df = self.df
@@ -196,7 +191,7 @@ class FormatResult(LayerResult):
         return df[bad][["set", "item", "structured", "output", "reason", "completion_tokens", "error"]]
 
 
-def compare(results: dict[str, FormatResult], by=("set", "structured")) -> pd.DataFrame:
+def side_by_side(results: dict[str, FormatResult], by=("set", "structured")) -> pd.DataFrame:
     """Summaries of several results side by side (e.g. per concurrency level or per model), keyed by label."""
     frames = []
     for label, result in results.items():

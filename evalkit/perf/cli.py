@@ -31,7 +31,7 @@ def _cmd_perf(args) -> int:
                        price_per_hour=args.price_per_hour, accelerator=args.accelerator, run_dir=args.run_dir,
                        echo=not args.quiet)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(result.table().round(2).to_string())
+        print(result.summary().round(2).to_string())
     if slo:
         print(slo_capacity(result).sentence)
     print(f"result: {result.path / 'result.json'}\nGuideLLM report: {result.report_path}")

@@ -93,7 +93,7 @@ class PerfResult(LayerResult):
     def html_path(self) -> Path | None:
         return self.path / self.report_html if self.report_html else None
 
-    def table(self) -> pd.DataFrame:
+    def summary(self) -> pd.DataFrame:
         """The columns a reader looks at first, in load order."""
         cols = ["benchmark", "requests_per_s", "output_tokens_per_s", "ttft_p50_ms", "ttft_p99_ms", "itl_p50_ms",
                 "itl_p99_ms", "latency_p50_s", "latency_p99_s", "successful", "errored", "incomplete"]

@@ -108,7 +108,7 @@ def tasks(result, ax=None, title: str | None = None):
     return ax
 
 
-def compare(results: Sequence, labels: Sequence[str] | None = None, task: str = "mmlu_pro_mc", ax=None,
+def side_by_side(results: Sequence, labels: Sequence[str] | None = None, task: str = "mmlu_pro_mc", ax=None,
             title: str | None = None):
     """Accuracy per category of two or more runs side by side (e.g. two models), ±1 stderr, chance dashed."""
     labels = list(labels) if labels else [r.model for r in results]

@@ -1,6 +1,6 @@
 """Figures for layer 2, format: parse and schema pass rates with and without structured outputs, output lengths.
 
-Each function takes a :class:`evalkit.fmt.FormatResult` (or the table :func:`evalkit.fmt.compare` builds) and
+Each function takes a :class:`evalkit.fmt.FormatResult` (or the table :func:`evalkit.fmt.side_by_side` builds) and
 returns a matplotlib Figure; none of them runs a tool. A rate with nothing to judge (no schema in a set) is
 written as "n/a" instead of drawn as 0. Figures are closed in pyplot before they are returned, so a notebook
 shows each one once (as the cell's value).
@@ -84,7 +84,7 @@ def lengths(result, ax=None):
 
 
 def load(table, ax=None):
-    """Parse rate (bars) and mean latency (dots, right axis) per run of :func:`evalkit.fmt.compare`, per set/mode."""
+    """Parse rate (bars) and mean latency (dots, right axis) per run of :func:`evalkit.fmt.side_by_side`."""
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(7, 3.2))
     groups = list(dict.fromkeys(zip(table["set"], table["structured"], strict=True)))
     runs = list(dict.fromkeys(table["run"]))

@@ -117,4 +117,4 @@ def token_grid_heatmap(grid, metrics: tuple[str, ...] = ("ttft_p50_ms", "latency
 
 def report_sections(result) -> list:
     """The report's section for a performance result: latency against throughput, percentiles, the table."""
-    return [throughput_latency(result), latency_percentiles(result), result.table()]
+    return [throughput_latency(result), latency_percentiles(result), result.summary()]

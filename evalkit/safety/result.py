@@ -178,9 +178,8 @@ class SafetyResult(LayerResult):
         return out
 
     def summary(self) -> pd.DataFrame:
-        """The metrics as a table with what each one means."""
-        rows = [{**m.model_dump(exclude={"layer"}), "what": METRICS[m.metric]["doc"]} for m in self.metrics()]
-        return pd.DataFrame(rows, columns=["metric", "value", "unit", "direction", "n", "what", "note"])
+        """The metrics with what each one means: for safety, the scorecard rows are what a reader looks at first."""
+        return self.metrics_table()
 
 def side_by_side(a: SafetyResult, b: SafetyResult) -> pd.DataFrame:
     """Refusal rate per set of two runs asked the same prompts (same sets, sample, seed), with McNemar's test."""

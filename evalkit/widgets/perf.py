@@ -116,7 +116,7 @@ class SweepPanel:
                                **self.sweep_kwargs)
             self.runs += 1
             self.result = result
-            self.table.value = result.table().round(2).to_html(classes="evalkit-perf-results")
+            self.table.value = result.summary().round(2).to_html(classes="evalkit-perf-results")
             png = io.BytesIO()
             throughput_latency(result, slo=self.slo).savefig(png, format="png", dpi=90)
             self.plot.value = png.getvalue()

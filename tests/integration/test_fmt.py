@@ -53,7 +53,7 @@ def test_learner_config(server, run_dir):
 def test_compliance_under_load(server, run_dir):
     runs = fmt.check_under_load(server, concurrencies=(1, 8), sets="extraction", limit=3, structured=True,
                                 run_dir=run_dir / "load", echo=False)
-    table = fmt.compare(runs)
+    table = fmt.side_by_side(runs)
     assert list(table["concurrency"]) == [1, 8]
     assert (table["parse_rate"] == 1.0).all() and (table["schema_pass_rate"] == 1.0).all()
 

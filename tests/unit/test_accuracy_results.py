@@ -198,12 +198,12 @@ def test_save_load_roundtrip_keeps_layer(tmp_path, result):
     assert AccuracyResult.load(tmp_path).rows == result.rows
 
 
-def test_compare_runs_side_by_side(result):
+def test_results_side_by_side(result):
     other = result.model_copy(update={"model": "other-model"})
-    table = accuracy.compare_runs([result, other])
+    table = accuracy.side_by_side([result, other])
     assert len(table) == 14 and "stories260k:accuracy" in table and "other-model:accuracy" in table
     with pytest.raises(ConfigError, match="labels"):
-        accuracy.compare_runs([result, other], labels=["one"])
+        accuracy.side_by_side([result, other], labels=["one"])
 
 
 def test_llama2_reference_from_the_shipped_predictions():
@@ -236,7 +236,7 @@ def test_plots_draw_bars_errorbars_chance_and_reference(result):
     ax = figures.by_category(result, "faq_mc", reference=None)
     assert not any("Llama" in t.get_text() for t in ax.get_legend().get_texts())
     figures.tasks(result)
-    figures.compare([result, result.model_copy(update={"model": "b"})])
+    figures.side_by_side([result, result.model_copy(update={"model": "b"})])
     plt.close("all")
 
 

@@ -162,7 +162,7 @@ def test_result_round_trip(tmp_path):
 def test_compare_tables():
     a = _result("both", max_tokens=get_settings().format_max_tokens)
     b = a.model_copy(update={"params": {**a.params, "concurrency": 32}})
-    table = fmt.compare({"c1": a, "c32": b})
+    table = fmt.side_by_side({"c1": a, "c32": b})
     assert list(table.columns[:4]) == ["run", "model", "concurrency", "set"]
     assert len(table) == 8 and set(table["run"]) == {"c1", "c32"}
 

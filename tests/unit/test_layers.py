@@ -4,6 +4,7 @@ import importlib
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -112,3 +113,16 @@ def test_files_older_than_the_kind_field_still_load(tmp_path):
     del data["kind"], data["schema"]
     path.write_text(json.dumps(data))
     assert scorecard.load_layer_result(path).model == "m"
+
+
+EMPTY = {"performance": {"profile": "sweep"}, "format": {"sets": [], "rows": []}, "accuracy": {},
+         "safety": {"sets": [], "rows": [], "rules": []}}
+
+
+@pytest.mark.parametrize("layer", layers.LAYERS, ids=lambda la: la.name)
+def test_every_result_speaks_the_same_words(layer, tmp_path):
+    result = layer.result_class()(run_dir=str(tmp_path), model="m", **EMPTY[layer.name])
+    for table in (result.df, result.metrics_table(), result.summary()):
+        assert isinstance(table, pd.DataFrame)
+    assert list(result.metrics_table().columns) == ["metric", "value", "unit", "direction", "n", "what", "note"]
+    assert len(result.metrics_table()) == len(result.metrics())

@@ -105,7 +105,7 @@ def test_result_saves_and_loads(result):
     again = perf.PerfResult.load(path.parent)
     pd.testing.assert_frame_equal(again.df, result.df)
     assert again.slo == result.slo and perf.PerfResult.layer == "performance"
-    assert list(again.table().columns)[:2] == ["requests_per_s", "output_tokens_per_s"]
+    assert list(again.summary().columns)[:2] == ["requests_per_s", "output_tokens_per_s"]
 
 
 def test_metrics_names_units_directions(result):
