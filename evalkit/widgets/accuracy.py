@@ -14,7 +14,8 @@ import matplotlib.pyplot as plt
 from IPython.display import display
 
 from evalkit.accuracy.args import AccuracyArgs
-from evalkit.widgets._press import pressed
+from evalkit.errors import ConfigError
+from evalkit.widgets._panel import Panel
 
 
 def _task_choices() -> list[str]:
@@ -29,8 +30,8 @@ def _task_choices() -> list[str]:
 D = AccuracyArgs.defaults()  # the run arguments' defaults (the panel asks 2 questions per task for quick turns)
 
 
-class AccuracyPanel:
-    """Widgets around :func:`evalkit.accuracy.evaluate`; ``panel.widget`` is what a notebook displays.
+class AccuracyPanel(Panel):
+    """Widgets around :func:`evalkit.accuracy.evaluate` (a :class:`~evalkit.widgets._panel.Panel`).
 
     Args:
         srv: the server to evaluate (:func:`evalkit.serve`).
@@ -46,13 +47,10 @@ class AccuracyPanel:
         from evalkit.accuracy import evaluate as default_evaluate
         from evalkit.runs import new_run_dir
 
-        self.srv = srv
+        super().__init__(srv, label="Run", ready="Pick tasks and press Run.")
         self._evaluate = evaluate or default_evaluate
         self.run_root = Path(run_root) if run_root else new_run_dir(f"accuracy-widget-{srv.model}")
-        self.runs = 0
-        self.result = None
         self.figure = None  # the last figure drawn (kept for tests and for saving)
-        self.error: Exception | None = None
         choices = _task_choices()
         self.tasks = W.SelectMultiple(options=choices, value=tuple(t for t in (tasks or ["faq_mc"]) if t in choices),
                                       description="tasks", rows=min(6, len(choices)))
@@ -60,12 +58,7 @@ class AccuracyPanel:
                                  tooltip="questions per task (per MMLU-Pro category)")
         self.num_fewshot = W.IntSlider(value=num_fewshot, min=0, max=5, description="few-shot")
         self.model = W.Dropdown(options=self._models(), value=srv.model, description="model")
-        self.button = W.Button(description="Run", button_style="primary", icon="play")
-        self.status = W.HTML(value="Pick tasks and press Run.")
-        self.output = W.Output()
-        self.button.on_click(lambda _: self.run())
-        controls = W.VBox([self.tasks, self.limit, self.num_fewshot, self.model, W.HBox([self.button, self.status])])
-        self.widget = W.VBox([controls, self.output])
+        self.layout([self.tasks, self.limit, self.num_fewshot, self.model])
 
     def _models(self) -> list[str]:
         from evalkit.serve import list_models
@@ -93,40 +86,31 @@ class AccuracyPanel:
             return attach(self.srv.base_url, self.model.value)
         return serve(self.model.value)
 
-    def run(self):
-        """Evaluate with the current choices into a new folder and redraw; returns the result (None on error)."""
+    def busy_text(self) -> str:
+        return f"running {', '.join(self.tasks.value)} ({self.limit.value} per task) ..."
+
+    def work(self):
+        """Evaluate with the current choices into ``widget-N`` and redraw the figure and the table."""
         from evalkit.plots import accuracy as figures
 
         if not self.tasks.value:
-            self.status.value = "Pick at least one task."
-            return None
-        self.runs += 1
-        run_dir = self.run_root / f"widget-{self.runs}"
-        self.error = None
-        self.output.clear_output(wait=True)
-        busy = f"running {', '.join(self.tasks.value)} ({self.limit.value} per task) ..."
-        with pressed(self.button, self.status, busy, output=self.output) as press:
-            self.result = self._evaluate(self._server(), list(self.tasks.value), limit=self.limit.value,
-                                         num_fewshot=self.num_fewshot.value, run_dir=run_dir, echo=False)
-            with self.output:
-                groups = [t for t in self.result.tasks if not self.result.by_category(t).empty]
-                fig, axes = plt.subplots(1, 1 + len(groups[:1]), figsize=(14 if groups else 7, 5), squeeze=False)
-                figures.tasks(self.result, ax=axes[0][0])
-                if groups:
-                    figures.by_category(self.result, groups[0], ax=axes[0][1])
-                fig.tight_layout()
-                display(fig)
-                plt.close(fig)
-                display(self.result.df.round(3))
-            self.figure = fig
-            self.status.value = f"done: {run_dir}"
-        if press.error:
-            self.error = press.error
-            return None
-        return self.result
-
-    def _ipython_display_(self):
-        display(self.widget)
+            raise ConfigError("No task picked.", fix="pick at least one task.")
+        run_dir = self.run_root / f"widget-{self.runs + 1}"
+        result = self._evaluate(self._server(), list(self.tasks.value), limit=self.limit.value,
+                                num_fewshot=self.num_fewshot.value, run_dir=run_dir, echo=False)
+        with self.output:
+            groups = [t for t in result.tasks if not result.by_category(t).empty]
+            fig, axes = plt.subplots(1, 1 + len(groups[:1]), figsize=(14 if groups else 7, 5), squeeze=False)
+            figures.tasks(result, ax=axes[0][0])
+            if groups:
+                figures.by_category(result, groups[0], ax=axes[0][1])
+            fig.tight_layout()
+            display(fig)
+            plt.close(fig)
+            display(result.df.round(3))
+        self.figure = fig
+        self.status.value = f"done: {run_dir}"
+        return result
 
 
 def panel(srv, **kwargs) -> AccuracyPanel:

@@ -18,7 +18,7 @@ from IPython.display import display
 from evalkit import fmt
 from evalkit.runs import new_run_dir
 from evalkit.settings import get_settings
-from evalkit.widgets._press import pressed
+from evalkit.widgets._panel import Panel
 
 IFEVAL = "IFEval JSON prompts (any JSON, no schema)"
 
@@ -27,18 +27,23 @@ def _schema_choices() -> list[str]:
     return [*sorted(p.name for p in (fmt.format_dir() / "schemas").glob("*.json")), IFEVAL]
 
 
-class FormatPanel(widgets.VBox):
-    """Widgets around :func:`check_format`; ``.result`` is the latest result, ``.run_button.click()`` reruns.
+D = fmt.FormatArgs.defaults()  # the run arguments' defaults (the panel checks 2 items for quick turns)
 
-    ``.figures`` holds the figures of the latest run and ``.error`` the message of a failed one (else None).
+
+class FormatPanel(Panel):
+    """Widgets around :func:`check_format` (a :class:`~evalkit.widgets._panel.Panel`); ``.button.click()`` reruns.
+
+    ``.figures`` holds the figures of the latest run.
     """
 
+    busy = "running promptfoo ..."
+
     def __init__(self, srv, *, run_dir: Path | str, schema: str = "character.json", max_tokens: int | None =
-                 None, structured="both", whitespace: str = "compact", limit: int = 2,
-                 concurrency: int | None = None):
-        self.srv, self.run_dir, self.concurrency, self.result = srv, Path(run_dir), concurrency, None
+                 None, structured=D.structured, whitespace: str = D.whitespace, limit: int = 2,
+                 concurrency: int | None = D.concurrency):
+        super().__init__(srv, label="Run promptfoo")
+        self.run_dir, self.concurrency = Path(run_dir), concurrency
         self.figures: list = []  # the figures of the latest run (what the panel shows)
-        self.error: str | None = None
         self.schema = widgets.Dropdown(options=_schema_choices(), value=schema, description="schema")
         self.editor = widgets.Textarea(rows=12, layout=widgets.Layout(width="46em"),
                                        description="JSON Schema", style={"description_width": "initial"})
@@ -53,15 +58,9 @@ class FormatPanel(widgets.VBox):
                                                 tooltips=["grammar without free whitespace (evalkit's default)",
                                                           "plain response_format: the server's grammar"])
         self.limit = widgets.IntSlider(value=limit, min=1, max=17, description="items")
-        self.run_button = widgets.Button(description="Run promptfoo", button_style="primary", icon="play")
-        self.status = widgets.HTML()
-        self.output = widgets.Output()
         self.schema.observe(self._load_schema, names="value")
-        self.run_button.on_click(self._run)
         self._load_schema()
-        controls = widgets.VBox([self.schema, self.editor, self.max_tokens, self.structured, self.whitespace,
-                                 self.limit, widgets.HBox([self.run_button, self.status])])
-        super().__init__([controls, self.output])
+        self.layout([self.schema, self.editor, self.max_tokens, self.structured, self.whitespace, self.limit])
 
     def _load_schema(self, _change=None) -> None:
         """Show the chosen schema file in the editor (IFEval has none: the editor is disabled)."""
@@ -85,27 +84,25 @@ class FormatPanel(widgets.VBox):
             items = fmt.with_schema(items, self.editor.value, name=f"edited {self.schema.value}")
         return items
 
-    def _run(self, _button=None) -> None:
+    def work(self):
+        """Check the items with the current settings into a new subfolder and redraw rates, outputs and chart."""
         from evalkit.plots.fmt import lengths, rates
 
-        self.output.clear_output(wait=True)
-        with pressed(self.run_button, self.status, "running promptfoo ...", output=self.output) as press:
-            items = self.items()
-            folder = new_run_dir("panel", root=self.run_dir)
-            self.result = fmt.check_format(
-                self.srv, items=items, structured=self.structured.value, max_tokens=self.max_tokens.value,
-                whitespace=self.whitespace.value, concurrency=self.concurrency, run_dir=folder, echo=False)
-            with self.output:
-                display(self.result.summary())
-                with pd.option_context("display.max_colwidth", 90):
-                    display(self.result.df[["item", "structured", "output", "parsed", "schema_ok",
-                                            "completion_tokens"]])
-                self.figures = [rates(self.result), lengths(self.result)]
-                for fig in self.figures:
-                    display(fig)
-            self.status.value = (f"{len(self.result.rows)} tests in {self.result.promptfoo['duration_s']:.0f} s"
-                                 f" &rarr; {folder.name}")
-        self.error = str(press.error) if press.error else None
+        items = self.items()
+        folder = new_run_dir("panel", root=self.run_dir)
+        result = fmt.check_format(
+            self.srv, items=items, structured=self.structured.value, max_tokens=self.max_tokens.value,
+            whitespace=self.whitespace.value, concurrency=self.concurrency, run_dir=folder, echo=False)
+        with self.output:
+            display(result.summary())
+            with pd.option_context("display.max_colwidth", 90):
+                display(result.df[["item", "structured", "output", "parsed", "schema_ok", "completion_tokens"]])
+            self.figures = [rates(result), lengths(result)]
+            for fig in self.figures:
+                display(fig)
+        self.status.value = (f"{len(result.rows)} tests in {result.promptfoo['duration_s']:.0f} s"
+                             f" &rarr; {folder.name}")
+        return result
 
 
 def format_panel(srv, *, run_dir: Path | str, **defaults) -> FormatPanel:

@@ -14,19 +14,18 @@ import time
 from pathlib import Path
 
 import ipywidgets as w
-from IPython.display import display
 
 from evalkit.errors import ConfigError
 from evalkit.models import PRESETS
 from evalkit.perf import PROFILES, PerfArgs, PerfResult, sweep
 from evalkit.plots.perf import throughput_latency
 from evalkit.runs import new_run_dir
-from evalkit.widgets._press import pressed
+from evalkit.widgets._panel import Panel
 
 D = PerfArgs.defaults()  # the run arguments' defaults (the panel starts on a short concurrent run)
 
 
-class SweepPanel:
+class SweepPanel(Panel):
     """Widgets for one sweep at a time; each click runs into ``<run_dir>/run-NN`` and redraws table and plot.
 
     Args:
@@ -45,14 +44,11 @@ class SweepPanel:
                  output_tokens: int = D.output_tokens,
                  profile: str = "concurrent", rates: str | list = "1,2,4", max_seconds: float = 3, slo=None,
                  **sweep_kwargs):
-        self.srv = srv
+        super().__init__(srv, label="Run sweep", ready="Set the values and press <b>Run sweep</b>.")
         self.servers = {srv.model: srv}
         self.run_dir = Path(run_dir) if run_dir else None
         self.slo = slo
         self.sweep_kwargs = sweep_kwargs
-        self.result: PerfResult | None = None
-        self.error: BaseException | None = None  # what ended the latest run, if it failed
-        self.runs = 0
         limit = (srv.max_model_len or 4096) - 1
         style = {"description_width": "130px"}
         self.prompt_tokens = w.IntSlider(prompt_tokens, min=1, max=limit, description="prompt tokens", style=style)
@@ -65,23 +61,16 @@ class SweepPanel:
                             placeholder="e.g. 1,2,4 (concurrent, constant, poisson)")
         self.max_seconds = w.FloatSlider(max_seconds, min=1, max=60, step=1, description="seconds per load",
                                          style=style)
-        self.button = w.Button(description="Run sweep", button_style="primary", icon="play")
         self.button.add_class("evalkit-perf-run")
-        self.button.on_click(self.run)
-        self.status = w.HTML("Set the values and press <b>Run sweep</b>.")
         self.status.add_class("evalkit-perf-status")
-        self.log = w.Output(layout={"max_height": "160px", "overflow": "auto", "border": "1px solid #ddd"})
-        self.log.add_class("evalkit-perf-log")
+        self.output.layout = {"max_height": "160px", "overflow": "auto", "border": "1px solid #ddd"}
+        self.output.add_class("evalkit-perf-log")
         self.table = w.HTML()
         self.table.add_class("evalkit-perf-table")
         self.plot = w.Image(format="png", layout={"max_width": "900px"})
         self.plot.add_class("evalkit-perf-plot")
-        controls = w.VBox([self.model, self.profile, self.rates, self.prompt_tokens, self.output_tokens,
-                           self.max_seconds, self.button])
-        self.widget = w.VBox([controls, self.status, self.log, self.table, self.plot])
-
-    def _ipython_display_(self):
-        display(self.widget)
+        self.layout([self.model, self.profile, self.rates, self.prompt_tokens, self.output_tokens, self.max_seconds],
+                    self.table, self.plot)
 
     def _server(self):
         name = self.model.value
@@ -101,34 +90,32 @@ class SweepPanel:
             raise ConfigError(f"rates {text!r} are not numbers separated by commas.", fix="type e.g. 1,2,4.") from None
         return [int(v) if v.is_integer() else v for v in values]
 
-    def run(self, _button=None) -> PerfResult | None:
-        """Run a sweep with the current values and redraw; errors show in the status line, not as exceptions."""
-        self.log.clear_output()
+    def busy_text(self) -> str:
+        return "Running GuideLLM... (progress below)"
+
+    def work(self) -> PerfResult:
+        """Run a sweep with the current values into ``<run_dir>/run-NN`` and redraw the table and the plot."""
         started = time.monotonic()
-        with pressed(self.button, self.status, "Running GuideLLM... (progress below)", output=self.log) as press:
-            with self.log:
-                if self.run_dir is None:
-                    self.run_dir = new_run_dir("perf-panel")
-                folder = self.run_dir / f"run-{self.runs + 1:02d}"
-                result = sweep(self._server(), profile=self.profile.value, rates=self._rates(),
-                               prompt_tokens=self.prompt_tokens.value, output_tokens=self.output_tokens.value,
-                               max_seconds=self.max_seconds.value, slo=self.slo, run_dir=folder, html=False,
-                               **self.sweep_kwargs)
-            self.runs += 1
-            self.result = result
-            self.table.value = result.summary().round(2).to_html(classes="evalkit-perf-results")
-            png = io.BytesIO()
-            throughput_latency(result, slo=self.slo).savefig(png, format="png", dpi=90)
-            self.plot.value = png.getvalue()
-            self.status.value = (f"Run {self.runs}: {result.model}, {self.prompt_tokens.value} prompt + "
-                                 f"{self.output_tokens.value} output tokens, {len(result.benchmarks)} benchmark(s) "
-                                 f"in {time.monotonic() - started:.0f} s; files in {result.path}")
-            if result.warnings:  # GuideLLM's own (e.g. a client too slow for the load) and any rerun
-                self.status.value += f" ({len(result.warnings)} warning(s), listed in the log above)"
-                with self.log:
-                    print("\n".join(f"warning: {text}" for text in result.warnings))
-        self.error = press.error
-        return None if press.error else result
+        with self.output:
+            if self.run_dir is None:
+                self.run_dir = new_run_dir("perf-panel")
+            folder = self.run_dir / f"run-{self.runs + 1:02d}"
+            result = sweep(self._server(), profile=self.profile.value, rates=self._rates(),
+                           prompt_tokens=self.prompt_tokens.value, output_tokens=self.output_tokens.value,
+                           max_seconds=self.max_seconds.value, slo=self.slo, run_dir=folder, html=False,
+                           **self.sweep_kwargs)
+        self.table.value = result.summary().round(2).to_html(classes="evalkit-perf-results")
+        png = io.BytesIO()
+        throughput_latency(result, slo=self.slo).savefig(png, format="png", dpi=90)
+        self.plot.value = png.getvalue()
+        self.status.value = (f"Run {self.runs + 1}: {result.model}, {self.prompt_tokens.value} prompt + "
+                             f"{self.output_tokens.value} output tokens, {len(result.benchmarks)} benchmark(s) "
+                             f"in {time.monotonic() - started:.0f} s; files in {result.path}")
+        if result.warnings:  # GuideLLM's own (e.g. a client too slow for the load) and any rerun
+            self.status.value += f" ({len(result.warnings)} warning(s), listed in the log above)"
+            with self.output:
+                print("\n".join(f"warning: {text}" for text in result.warnings))
+        return result
 
 
 def sweep_panel(srv, run_dir: str | Path | None = None, **kwargs) -> SweepPanel:

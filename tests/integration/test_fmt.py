@@ -60,15 +60,15 @@ def test_compliance_under_load(server, run_dir):
 
 def test_panel_reruns_and_redraws(server, run_dir):
     panel = format_panel(server, run_dir=run_dir / "panel", schema="sentiment.json", limit=1, structured=True)
-    panel.run_button.click()
+    panel.button.click()
     assert panel.error is None, panel.error
     first, figures = panel.result, panel.figures
     assert first.df["schema_ok"].all() and len(figures) == 2
     panel.max_tokens.value = 8  # too few tokens for {"sentiment":...,"is_question":...}
-    panel.run_button.click()
+    panel.button.click()
     assert panel.result is not first and panel.figures[0] is not figures[0]
     assert panel.result.df["truncated"].all() and not panel.result.df["parsed"].any()
     assert panel.result.path != first.path
     panel.editor.value = '{"type": "object", "properties": {"sentiment": {"type": "strng"}}}'
-    panel.run_button.click()
-    assert "not a valid JSON Schema" in panel.error
+    panel.button.click()
+    assert "not a valid JSON Schema" in str(panel.error)

@@ -85,14 +85,14 @@ def test_panel_reruns_and_redraws(server, run_dir):
     from evalkit.widgets.safety import safety_panel
 
     panel = safety_panel(server, run_dir=run_dir, sets=("advbench",), sample=1)
-    panel.run_button.click()
+    panel.button.click()
     first = panel.result
     assert first is not None and first.df["set"].tolist() == ["advbench"]
     panel.sets.value = ("xstest_safe",)
     panel.sample.value = 2
-    panel.run_button.click()
+    panel.button.click()
     assert panel.result is not first and panel.result.df["set"].tolist() == ["xstest_safe", "xstest_safe"]
-    assert len(list(run_dir.glob("*-panel*"))) == 2 and not panel.run_button.disabled
+    assert len(list(run_dir.glob("*-panel*"))) == 2 and not panel.button.disabled
     panel.grader.value = "http://127.0.0.1:9/v1"
-    panel.run_button.click()  # the error shows in the panel (its message in the output area); no exception
-    assert "ServerUnreachableError" in panel.status.value and not panel.run_button.disabled
+    panel.button.click()  # the error shows in the panel (its message in the output area); no exception
+    assert "ServerUnreachableError" in panel.status.value and not panel.button.disabled
