@@ -75,9 +75,12 @@ def write_report(folder: Path, card: Scorecard | None = None) -> Path:
     folder = Path(folder)
     state = json.loads((folder / "run.json").read_text()) if (folder / "run.json").exists() else {}
     results = {}
+    collected = card.results() if card is not None else {}  # what the scorecard already read
     for layer in layers.names():
         path = folder / layer / "result.json"
-        if path.exists():
+        if layer in collected and Path(card.sources[layer]) == path:
+            results[layer] = collected[layer]
+        elif path.exists():
             try:
                 results[layer] = load_layer_result(path)
             except Exception as exc:

@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 
 import pandas as pd
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from evalkit import layers
 from evalkit.errors import RunNotFoundError
@@ -98,6 +98,14 @@ class Scorecard(BaseModel):
     run_id: str
     rows: list[Row] = Field(default_factory=list)
     sources: dict[str, str] = Field(default_factory=dict)  # layer -> result.json it came from
+    _results: dict = PrivateAttr(default_factory=dict)  # layer -> the LayerResult read by collect()
+
+    def results(self) -> dict[str, LayerResult]:
+        """The layer results behind the rows, read once (by :func:`collect`) and shared with the report."""
+        for layer, path in self.sources.items():
+            if layer not in self._results:
+                self._results[layer] = load_layer_result(Path(path))
+        return dict(self._results)
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame([r.model_dump() for r in self.rows], columns=COLUMNS)
@@ -169,8 +177,10 @@ def collect(run: Path | str | None = None) -> Scorecard:
     card = Scorecard(run_id=run_id)
     for layer in layers.names():
         if layer in sources:
-            card.rows += rows_from_result(load_layer_result(sources[layer]), run_id)
+            result = load_layer_result(sources[layer])
+            card.rows += rows_from_result(result, run_id)
             card.sources[layer] = str(sources[layer])
+            card._results[layer] = result
     return card
 
 
@@ -178,7 +188,9 @@ def with_result(card: Scorecard, result: LayerResult) -> Scorecard:
     """A copy of ``card`` whose layer of ``result`` holds ``result``'s rows (e.g. another model's safety run)."""
     rows = [r for r in card.rows if r.layer != result.layer] + rows_from_result(result, card.run_id)
     sources = {**card.sources, result.layer: str(result.path / RESULT_FILE)}
-    return Scorecard(run_id=f"{card.run_id} with {result.model}'s {result.layer}", rows=rows, sources=sources)
+    combined = Scorecard(run_id=f"{card.run_id} with {result.model}'s {result.layer}", rows=rows, sources=sources)
+    combined._results = {**card._results, result.layer: result}
+    return combined
 
 
 def newest_results(root: Path | None = None) -> dict[str, Path]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from evalkit import layers
-from evalkit.scorecard.collect import Scorecard, collect, load_layer_result
+from evalkit.scorecard.collect import Scorecard, collect
 
 
 def compare(run_a: Path | str, run_b: Path | str) -> pd.DataFrame:
@@ -44,10 +44,11 @@ def paired_tests(a: Scorecard, b: Scorecard) -> dict[tuple[str, str], str]:
     from evalkit.stats import mcnemar
 
     out = {}
+    results_a, results_b = a.results(), b.results()
     for layer in layers.names():
-        if layer not in a.sources or layer not in b.sources:
+        if layer not in results_a or layer not in results_b:
             continue
-        left, right = (load_layer_result(Path(card.sources[layer])) for card in (a, b))
+        left, right = results_a[layer], results_b[layer]
         if not hasattr(left, "items"):
             continue
         items_a, items_b = left.items(), right.items()

@@ -168,3 +168,14 @@ def test_compare(tmp_path):
     assert table.loc["output_tokens_per_s", "delta"] == 50 and table.loc["output_tokens_per_s", "better"] == "b"
     assert table.loc["ttft_p99_ms", "better"] == "a"  # lower is better
     assert table.loc["harmful_refusal_rate", "better"] == "same"
+
+
+def test_the_results_read_by_collect_are_kept_for_the_report(tmp_path, monkeypatch):
+    card = scorecard.collect(make_run(tmp_path, "r1"))
+
+    def no_second_read(path):
+        raise AssertionError(f"{path} read twice")
+
+    monkeypatch.setattr(sys.modules["evalkit.scorecard.collect"], "load_layer_result", no_second_read)
+    results = scorecard.apply_thresholds(card, {}).results()
+    assert set(results) == {"performance", "safety"} and results["safety"].refusal == 0.0
