@@ -29,6 +29,7 @@ class Layer:
         module: the short name of its package under ``evalkit`` (also of its ``plots`` and ``widgets`` modules).
         result: the class name of its result in that package (a :class:`~evalkit.runs.LayerResult`).
         args: the class name of its run arguments in that package (a :class:`~evalkit.args.RunArgs`).
+        run: the name of the function in that package that runs the layer (its defaults come from ``args``).
         command: its ``evalkit`` sub-command.
         title: the heading of its section in the report.
         exports: names of its package that ``import evalkit`` offers at the top level (the result class is one).
@@ -40,6 +41,7 @@ class Layer:
     module: str
     result: str
     args: str
+    run: str
     command: str
     title: str
     exports: tuple[str, ...] = ()
@@ -63,12 +65,13 @@ class Layer:
 
 
 LAYERS: tuple[Layer, ...] = (
-    Layer("performance", 1, "01_performance", "perf", "PerfResult", "PerfArgs", "perf", "Performance",
+    Layer("performance", 1, "01_performance", "perf", "PerfResult", "PerfArgs", "sweep", "perf", "Performance",
           ("PRICES", "SLO", "TokenGridResult", "knee", "slo_capacity", "sweep", "token_grid")),
-    Layer("format", 2, "02_format", "fmt", "FormatResult", "FormatArgs", "format", "Format", ("check_format",)),
-    Layer("accuracy", 3, "03_accuracy", "accuracy", "AccuracyResult", "AccuracyArgs", "accuracy", "Accuracy",
-          ("task_from_table",)),
-    Layer("safety", 4, "04_safety", "safety", "SafetyResult", "SafetyArgs", "safety", "Safety",
+    Layer("format", 2, "02_format", "fmt", "FormatResult", "FormatArgs", "check_format", "format", "Format",
+          ("check_format",)),
+    Layer("accuracy", 3, "03_accuracy", "accuracy", "AccuracyResult", "AccuracyArgs", "evaluate", "accuracy",
+          "Accuracy", ("task_from_table",)),
+    Layer("safety", 4, "04_safety", "safety", "SafetyResult", "SafetyArgs", "check_safety", "safety", "Safety",
           ("check_safety", "checks_from_file", "find_refusal")),
 )
 # notebooks that belong to no layer: the server first, the gates last ("" = they write into the run folder)

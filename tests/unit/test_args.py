@@ -12,20 +12,15 @@ from evalkit.settings import get_settings
 
 pytestmark = pytest.mark.unit
 
-RUNNERS = {"performance": ("sweep", "perf"), "format": ("check_format", "format"),
-           "accuracy": ("evaluate", "accuracy"), "safety": ("check_safety", "safety")}
-
-
 @pytest.mark.parametrize("layer", layers.LAYERS, ids=lambda la: la.name)
 def test_the_function_and_the_command_take_their_defaults_from_the_model(layer):
     args = layer.args_class()
     assert issubclass(args, RunArgs)
     args.check()  # the defaults are valid
-    runner, command = RUNNERS[layer.name]
-    signature = inspect.signature(getattr(layer.package(), runner)).parameters
-    parsed = vars(build_parser().parse_args([command]))
+    signature = inspect.signature(getattr(layer.package(), layer.run)).parameters
+    parsed = vars(build_parser().parse_args([layer.command]))
     for name, field in args.model_fields.items():
-        assert name in signature, f"{runner}() has no argument {name}"
+        assert name in signature, f"{layer.run}() has no argument {name}"
         default = signature[name].default
         assert default == field.default or tuple(default) == tuple(field.default), name
         if name in parsed:

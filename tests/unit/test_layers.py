@@ -33,6 +33,7 @@ def test_every_layer_has_its_parts(layer):
     result = layer.result_class()
     assert issubclass(result, LayerResult) and result.layer == layer.name and result.result_kind() == layer.name
     assert layer.metrics(), f"evalkit.{layer.module} lists no METRICS"
+    assert callable(getattr(layer.package(), layer.run))
     assert callable(importlib.import_module(f"evalkit.plots.{layer.module}").report_sections)
     assert importlib.import_module(f"evalkit.widgets.{layer.module}")
     commands = build_parser()._subparsers._group_actions[0].choices

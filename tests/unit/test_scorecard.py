@@ -51,8 +51,8 @@ def fake_layers(monkeypatch):
         module.METRICS = {m: {} for m in CATALOG[cls.layer]}
         monkeypatch.setitem(sys.modules, f"evalkit.{name}", module)
     monkeypatch.setattr(layers, "LAYERS", (
-        layers.Layer("performance", 1, "01_performance", "fake_perf", "Result", "Args", "perf", "Performance"),
-        layers.Layer("safety", 4, "04_safety", "fake_safety", "Result", "Args", "safety", "Safety"),
+        layers.Layer("performance", 1, "01_performance", "fake_perf", "Result", "Args", "run", "perf", "Performance"),
+        layers.Layer("safety", 4, "04_safety", "fake_safety", "Result", "Args", "run", "safety", "Safety"),
     ))
 
 
