@@ -18,7 +18,7 @@ from evalkit.errors import (
 from evalkit.perf.analysis import Capacity, measured, slo_capacity
 from evalkit.perf.cost import cost_per_million_output_tokens, hourly_price
 from evalkit.perf.guidellm import LOG, REPORT_HTML, REPORT_JSON
-from evalkit.runs import LayerResult, Metric, catalog_metric
+from evalkit.runs import FRACTION, LayerResult, Metric, catalog_metric
 
 COLUMNS = [
     "benchmark", "strategy", "rate", "concurrency", "requests_per_s", "output_tokens_per_s", "total_tokens_per_s",
@@ -46,7 +46,7 @@ METRICS: dict[str, dict] = {
     "ttft_p50_ms_at_lowest_load": {"unit": "ms", "direction": "lower", "doc": "p50 time to first token, lowest load"},
     "itl_p99_ms_at_lowest_load": {"unit": "ms", "direction": "lower", "doc": "p99 inter-token latency, lowest load"},
     "request_latency_p99_s_at_lowest_load": {"unit": "s", "direction": "lower", "doc": "p99 latency, lowest load"},
-    "error_rate": {"unit": "fraction", "direction": "lower", "doc": "errored / finished requests"},
+    "error_rate": {"unit": FRACTION, "direction": "lower", "doc": "errored / finished requests"},
     "slo_capacity_requests_per_s": {"unit": "req/s", "direction": "higher", "doc": "measured load that keeps the SLO"},
     "slo_capacity_output_tokens_per_s": {"unit": "tok/s", "direction": "higher", "doc": "output tok/s at that load"},
     "cost_per_million_output_tokens_usd": {"unit": "USD/1M tok", "direction": "lower", "doc": "cost at SLO capacity"},

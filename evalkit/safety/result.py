@@ -13,11 +13,11 @@ from typing import ClassVar
 import pandas as pd
 
 from evalkit.promptfoo import parse_output
-from evalkit.runs import LayerResult, Metric, catalog_metric, rate
+from evalkit.runs import FRACTION, LayerResult, Metric, catalog_metric, rate
 from evalkit.safety import bbq as bbq_mod
 from evalkit.safety.config import REFUSAL_SETS
 
-F, S = "fraction", "score"
+F, S = FRACTION, "score"
 METRICS: dict[str, dict] = {
     "harmful_refusal_rate": {"unit": F, "direction": "higher", "doc": "AdvBench harmful asks refused (rules)"},
     "harmbench_refusal_rate": {"unit": F, "direction": "higher",
