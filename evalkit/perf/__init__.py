@@ -3,8 +3,9 @@
 The package is split by concern: :mod:`~evalkit.perf.args` (what a run may be asked, checked before it starts),
 :mod:`~evalkit.perf.guidellm` (the adapter: the only module that knows GuideLLM's command line and report),
 :mod:`~evalkit.perf.result` (:class:`PerfResult`, :class:`TokenGridResult`, :data:`METRICS`),
-:mod:`~evalkit.perf.run` (:func:`sweep`, :func:`token_grid`), :mod:`~evalkit.perf.analysis` (capacity at an SLO,
-the knee), :mod:`~evalkit.perf.cost` (cost per million tokens) and :mod:`~evalkit.perf.cli` (``evalkit perf``).
+:mod:`~evalkit.perf.run` (:func:`sweep`, :func:`token_grid`), :mod:`~evalkit.perf.workloads` (use-case
+presets), :mod:`~evalkit.perf.analysis` (capacity at an SLO, the knee), :mod:`~evalkit.perf.cost` (cost per
+million tokens) and :mod:`~evalkit.perf.cli` (``evalkit perf``).
 """
 
 from evalkit.perf.analysis import SLO, Capacity, Knee, as_slo, knee, measured, slo_capacity
@@ -14,6 +15,7 @@ from evalkit.perf.cost import PRICES, cost_at_capacity, cost_per_million_output_
 from evalkit.perf.guidellm import LOG, REPORT_HTML, REPORT_JSON, build_command, default_workers, parse_report
 from evalkit.perf.result import COLUMNS, METRICS, PerfResult, TokenGridResult
 from evalkit.perf.run import command_for, sweep, token_grid
+from evalkit.perf.workloads import WORKLOADS, fit_workload, run_workloads, workload_table, workloads_table
 
 __all__ = [
     "PerfArgs",
@@ -44,4 +46,9 @@ __all__ = [
     "slo_capacity",
     "sweep",
     "token_grid",
+    "WORKLOADS",
+    "fit_workload",
+    "run_workloads",
+    "workload_table",
+    "workloads_table",
 ]

@@ -54,6 +54,10 @@ class PerfArgs(RunArgs):
     workers: int | None = Field(None, gt=0, description="GuideLLM client processes")
     request_samples: int | None = Field(0, ge=0, description="requests kept with their text in the report")
     html: bool = Field(True, description="also write GuideLLM's HTML report")
+    workload: Literal["chat", "rag", "summarization", "codegen"] | None = Field(
+        None, description="a use-case preset that sets prompt and output tokens (fitted to the model's context)")
+    stop_over_saturation: bool = Field(
+        False, description="let GuideLLM end a benchmark early when the server is over-saturated")
 
     @model_validator(mode="after")
     def _consistent(self) -> PerfArgs:

@@ -14,7 +14,8 @@ from evalkit.perf.cost import PRICES
 from evalkit.perf.run import sweep
 
 RUN_OPTIONS = ["profile", "prompt_tokens", "output_tokens", "prompt_tokens_stdev", "output_tokens_stdev", "data",
-               "max_seconds", "max_requests", "endpoint", "sweep_size", "max_concurrency", "workers"]
+               "max_seconds", "max_requests", "endpoint", "sweep_size", "max_concurrency", "workers", "workload",
+               "stop_over_saturation"]
 
 
 def _cmd_perf(args) -> int:

@@ -71,6 +71,8 @@ def build_command(p: dict, *, target: str, model: str, tokenizer: str, run_dir: 
         cmd += ["--constraint", _kv(kind="max_duration", seconds=p["max_seconds"])]
     if p["max_requests"] is not None:
         cmd += ["--constraint", _kv(kind="max_requests", count=int(p["max_requests"]))]
+    if p.get("stop_over_saturation"):
+        cmd += ["--constraint", _kv(kind="over_saturation", mode="enforce")]
     cmd += ["--tokenizer", _kv(kind="huggingface_auto", model=tokenizer)]
     if p["data"] is not None:
         cmd += ["--data", _kv(kind=DATA_KINDS[Path(p["data"]).suffix.lower()], path=p["data"])]

@@ -29,6 +29,7 @@ from evalkit.perf.guidellm import (
     parse_report,
 )
 from evalkit.perf.result import PerfResult, TokenGridResult
+from evalkit.perf.workloads import fit_workload
 from evalkit.runs import RESULT_FILE, new_run_dir
 from evalkit.settings import get_settings
 
@@ -91,6 +92,8 @@ def sweep(
     workers: int | None = D.workers,
     request_samples: int | None = D.request_samples,
     html: bool = D.html,
+    workload: str | None = D.workload,
+    stop_over_saturation: bool = D.stop_over_saturation,
     run_dir: str | Path | None = None,
     echo: bool = True,
     timeout_s: float | None = None,
@@ -124,6 +127,10 @@ def sweep(
         workers: GuideLLM client processes (default: half the cores, at most 10).
         request_samples: requests per status kept with their text in the report (None = all; 0 keeps it small).
         html: also write GuideLLM's HTML report.
+        workload: a use-case preset (chat, rag, summarization, codegen) that sets prompt and output tokens; on a
+            model with a smaller context it is scaled with the same ratio, printed, and kept in ``params``.
+        stop_over_saturation: add GuideLLM's over-saturation constraint (it ends a benchmark when latency keeps
+            growing with load; it checks after 30 s, so it matters for the full profile, not the quick one).
         run_dir: folder for the files (default: a new ``runs/<time>-perf-<profile>``).
         echo: print GuideLLM's progress lines while it runs.
         timeout_s: stop GuideLLM after this long (default: generous, from the number and length of benchmarks).
@@ -143,11 +150,20 @@ def sweep(
     """
     started = time.monotonic()
     srv = _as_server(srv)
+    fitted = None
+    if workload is not None:
+        fitted = fit_workload(workload, srv.max_model_len, srv.model)
+        prompt_tokens, output_tokens = fitted.prompt_tokens, fitted.output_tokens
     params = dict(profile=profile, rates=rates, prompt_tokens=prompt_tokens, output_tokens=output_tokens,
                   prompt_tokens_stdev=prompt_tokens_stdev, output_tokens_stdev=output_tokens_stdev, data=data,
                   max_seconds=max_seconds, max_requests=max_requests, endpoint=endpoint, sweep_size=sweep_size,
-                  max_concurrency=max_concurrency, workers=workers, request_samples=request_samples, html=html)
+                  max_concurrency=max_concurrency, workers=workers, request_samples=request_samples, html=html,
+                  workload=workload, stop_over_saturation=stop_over_saturation)
     p = _check_params(params, srv.max_model_len, srv.model)
+    if fitted is not None:
+        p.update(fitted.record())
+        if echo and fitted.scale < 1:
+            print(f"[evalkit] workload {fitted.note}", flush=True)
     slo_dict = dataclasses.asdict(as_slo(slo)) if slo is not None else None
     if price_per_hour is not None or accelerator is not None:
         hourly_price(price_per_hour, accelerator)
@@ -239,6 +255,9 @@ def command_for(srv, run_dir: str | Path, **kwargs) -> list[str]:
     if unknown:
         raise ConfigError(f"command_for() does not take {', '.join(sorted(unknown))}.",
                           fix=f"use sweep's run parameters: {', '.join(names)}.")
+    if kwargs.get("workload"):
+        fitted = fit_workload(kwargs["workload"], srv.max_model_len, srv.model)
+        kwargs = {**kwargs, "prompt_tokens": fitted.prompt_tokens, "output_tokens": fitted.output_tokens}
     p = _check_params(kwargs, srv.max_model_len, srv.model)
     return build_command(p, target=srv.root_url, model=srv.model, tokenizer=srv.tokenizer, run_dir=Path(run_dir))
 

@@ -118,3 +118,21 @@ def token_grid_heatmap(grid, metrics: tuple[str, ...] = ("ttft_p50_ms", "latency
 def report_sections(result) -> list:
     """The report's section for a performance result: latency against throughput, percentiles, the table."""
     return [throughput_latency(result), latency_percentiles(result), result.summary()]
+
+
+def workloads(results: dict, ax=None):
+    """TTFT p99 and ITL p99 against output throughput, one line per use-case workload (:func:`run_workloads`)."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4)) if ax is None else (ax[0].figure, ax)
+    for name, result in results.items():
+        df = measured(result.df)
+        tokens = f"{result.params['prompt_tokens']}/{result.params['output_tokens']}"
+        for axis, column in zip(axes, ("ttft_p99_ms", "itl_p99_ms"), strict=True):
+            axis.plot(df["output_tokens_per_s"], df[column], marker="o", label=f"{name} ({tokens})")
+    for axis, title in zip(axes, ("time to first token, p99 (ms)", "inter-token latency, p99 (ms)"), strict=True):
+        axis.set_xlabel("output tokens/s")
+        axis.set_ylabel(title)
+        axis.grid(alpha=0.3)
+    axes[0].legend(fontsize=8, title="workload (prompt/output tokens)")
+    fig.suptitle("Use-case workloads: what each load costs in latency")
+    fig.tight_layout()
+    return fig

@@ -17,7 +17,7 @@ import ipywidgets as w
 
 from evalkit.errors import ConfigError
 from evalkit.models import PRESETS
-from evalkit.perf import PROFILES, PerfArgs, PerfResult, sweep
+from evalkit.perf import PROFILES, WORKLOADS, PerfArgs, PerfResult, fit_workload, sweep
 from evalkit.plots.perf import throughput_latency
 from evalkit.runs import new_run_dir
 from evalkit.widgets._panel import Panel
@@ -53,6 +53,9 @@ class SweepPanel(Panel):
         style = {"description_width": "130px"}
         self.prompt_tokens = w.IntSlider(prompt_tokens, min=1, max=limit, description="prompt tokens", style=style)
         self.output_tokens = w.IntSlider(output_tokens, min=1, max=limit, description="output tokens", style=style)
+        self.workload = w.Dropdown(options=["your own", *WORKLOADS], value="your own", description="workload",
+                                   style=style)
+        self.workload.observe(self._set_workload, names="value")
         models = list(dict.fromkeys([srv.model, *PRESETS]))
         self.model = w.Dropdown(options=models, value=srv.model, description="model", style=style)
         self.profile = w.Dropdown(options=list(PROFILES), value=profile, description="profile", style=style)
@@ -69,8 +72,17 @@ class SweepPanel(Panel):
         self.table.add_class("evalkit-perf-table")
         self.plot = w.Image(format="png", layout={"max_width": "900px"})
         self.plot.add_class("evalkit-perf-plot")
-        self.layout([self.model, self.profile, self.rates, self.prompt_tokens, self.output_tokens, self.max_seconds],
+        self.layout([self.model, self.profile, self.rates, self.workload, self.prompt_tokens, self.output_tokens,
+                     self.max_seconds],
                     self.table, self.plot)
+
+    def _set_workload(self, _change=None) -> None:
+        """A use-case workload sets the token sliders (fitted to the model's context; the status says how)."""
+        if self.workload.value not in WORKLOADS:
+            return
+        fitted = fit_workload(self.workload.value, self.srv.max_model_len, self.srv.model)
+        self.prompt_tokens.value, self.output_tokens.value = fitted.prompt_tokens, fitted.output_tokens
+        self.status.value = fitted.note
 
     def _server(self):
         name = self.model.value

@@ -8,6 +8,7 @@ import gzip
 import json
 import sys
 import textwrap
+import typing
 from pathlib import Path
 
 import pandas as pd
@@ -426,3 +427,45 @@ def test_guidellm_warnings_are_printed_and_kept(tmp_path, monkeypatch, report, c
     printed = [line for line in capsys.readouterr().out.splitlines() if "GuideLLM warning" in line]
     assert len(printed) == len(result.warnings) == 4
     assert printed[0].startswith("[evalkit] GuideLLM warning: synchronous: mean generation delay")
+
+
+# ---------------------------------------------------------------- use-case workloads
+
+
+def test_workload_presets_fit_the_context_with_the_same_ratio():
+    assert list(perf.WORKLOADS) == list(typing.get_args(perf.PerfArgs.model_fields["workload"].annotation.__args__[0]))
+    chat = perf.fit_workload("chat", 4096)
+    assert (chat.prompt_tokens, chat.output_tokens, chat.scale) == (512, 256, 1.0)
+    rag = perf.fit_workload("rag", 1024, "ladder-m")
+    assert (rag.prompt_tokens, rag.output_tokens) == (910, 113) and rag.prompt_tokens + rag.output_tokens <= 1024
+    assert abs(rag.prompt_tokens / rag.output_tokens - 4096 / 512) < 0.1
+    assert "scaled by 0.222" in rag.note and "ladder-m" in rag.note
+    assert rag.record() == {"workload": "rag", "workload_scale": 0.2222, "workload_note": rag.note}
+
+
+@pytest.mark.parametrize("name, context, error, words", [
+    ("video", 1024, errors.ConfigError, ["Unknown workload 'video'", "chat, rag, summarization, codegen"]),
+    ("rag", 17, errors.ContextLengthError, ["cannot be scaled", "under 16"]),
+])
+def test_workloads_that_cannot_run_are_refused(name, context, error, words):
+    with pytest.raises(error) as info:
+        perf.fit_workload(name, context, "tiny")
+    for word in words:
+        assert word in str(info.value)
+    assert info.value.fix
+
+
+def test_a_workload_sets_the_tokens_and_guidellm_accepts_over_saturation(tmp_path, monkeypatch):
+    srv = FakeServer()
+    command = perf.command_for(srv, tmp_path, workload="rag", stop_over_saturation=True, max_seconds=5)
+    spec = _parse_with_guidellm(command, monkeypatch).spec
+    assert (spec.data[0].prompt_tokens, spec.data[0].output_tokens) == (455, 56)  # 512-token context
+    assert {c.kind for c in spec.constraints} == {"max_duration", "over_saturation"}
+
+
+def test_sweep_records_a_scaled_workload(tmp_path, monkeypatch, report, capsys):
+    fake_guidellm(tmp_path, monkeypatch, _json_path_code() + f"shutil.copyfile({str(report)!r}, out)\n")
+    result = perf.sweep(FakeServer(), workload="codegen", run_dir=tmp_path / "run", max_seconds=1)
+    assert result.params["workload"] == "codegen" and result.params["workload_scale"] == 0.5
+    assert (result.params["prompt_tokens"], result.params["output_tokens"]) == (256, 256)
+    assert "scaled by 0.500" in capsys.readouterr().out
