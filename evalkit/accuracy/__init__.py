@@ -20,13 +20,23 @@ from evalkit.accuracy.cli import register_cli
 from evalkit.accuracy.lmeval import LMEVAL_DEFAULTS, LOG_FILE, lm_eval_command, parse_results, read_samples
 from evalkit.accuracy.prepare import PreparedTask, TokenCounter, prepare_tasks, preview
 from evalkit.accuracy.reference import llama2_reference, mmlu_pro_categories, mmlu_pro_full
-from evalkit.accuracy.result import METRICS, AccuracyResult, accuracy_runs, latest_by_model, side_by_side
+from evalkit.accuracy.result import (
+    BANDS,
+    METRICS,
+    AccuracyResult,
+    accuracy_runs,
+    band_of,
+    latest_by_model,
+    side_by_side,
+)
 from evalkit.accuracy.run import evaluate
 from evalkit.accuracy.tables import read_table, task_from_table
 from evalkit.accuracy.taskfiles import list_tasks, resolve_tasks, task_config, task_index
 
 __all__ = [
     "APIS",
+    "BANDS",
+    "band_of",
     "AccuracyArgs",
     "DEFAULT_TASKS",
     "LMEVAL_DEFAULTS",

@@ -44,6 +44,17 @@ METRICS: dict[str, dict] = {
 }
 
 
+#: the original workshop's reading of MMLU-Pro scores: (lowest accuracy of the band, what it means)
+BANDS = ((0.0, "random guessing (about 10 % on 10 options)"), (0.2, "above guessing, below small models"),
+         (0.3, "small or untuned model (30-50 %)"), (0.5, "capable model (50-60 %)"),
+         (0.6, "strong model (60-70 % and more)"))
+
+
+def band_of(accuracy: float) -> str:
+    """The workshop band an MMLU-Pro accuracy falls in (see :data:`BANDS`)."""
+    return [label for low, label in BANDS if accuracy >= low][-1]
+
+
 class AccuracyResult(LayerResult):
     """What one :func:`evaluate` call measured; the raw lm-eval files stay in ``run_dir``.
 
@@ -136,6 +147,36 @@ class AccuracyResult(LayerResult):
                 rows.append({"task": leaf, **sample_view(sample, row.get("kind", ""), row.get("metric"),
                                                          row.get("filter"), row.get("category", ""))})
         return pd.DataFrame(rows, columns=columns)
+
+    def bands(self, task: str = "mmlu_pro_mc") -> pd.DataFrame:
+        """Where ``task``'s score (overall and per category) sits: chance, the workshop's bands, Llama-2-7B.
+
+        The bands are the rule of thumb of the original workshop for MMLU-Pro: about 10 % is random guessing on
+        10 options, 30-50 % a small or untuned model, 60-70 % and more a strong one (:data:`BANDS`). A score is
+        read against its own chance level first (MMLU-Pro mixes 4- to 10-option questions), then placed in a
+        band; Llama-2-7B's accuracy on the same questions is the shipped reference.
+        Columns: category, accuracy, stderr, n, chance, vs_chance, band, llama2_7b.
+        """
+        from evalkit.accuracy.reference import llama2_reference
+
+        verdicts = self.vs_chance().set_index("task")["verdict"].to_dict()
+        overall = self.df[self.df["task"] == task]
+        rows = [{"category": "all", **overall.iloc[0].to_dict()}] if len(overall) else []
+        rows += self.by_category(task).to_dict("records")
+        llama2 = llama2_reference()
+        reference = llama2.set_index("category")["accuracy"].to_dict()
+        if len(llama2):
+            reference["all"] = float((llama2["accuracy"] * llama2["n"]).sum() / llama2["n"].sum())
+        out = []
+        for row in rows:
+            name = task if row["category"] == "all" else f"{task} / {row['category']}"
+            acc = row.get("accuracy")
+            out.append({"category": row["category"], "accuracy": acc, "stderr": row.get("stderr"), "n": row.get("n"),
+                        "chance": row.get("chance"), "vs_chance": verdicts.get(name, ""),
+                        "band": band_of(acc) if _num(acc) else "nothing evaluated",
+                        "llama2_7b": reference.get(row["category"])})
+        return pd.DataFrame(out, columns=["category", "accuracy", "stderr", "n", "chance", "vs_chance", "band",
+                                          "llama2_7b"])
 
     def vs_chance(self) -> pd.DataFrame:
         """Is each task (and category) above chance, or consistent with guessing?

@@ -135,6 +135,7 @@ def side_by_side(results: Sequence, labels: Sequence[str] | None = None, task: s
 
 
 def report_sections(result) -> list:
-    """The report's section for an accuracy result: MMLU-Pro by category, every task, the table."""
-    figures = [by_category(result, task) for task in result.df["task"] if task.startswith("mmlu_pro")]
-    return figures + [tasks(result), result.df]
+    """The report's section for an accuracy result: MMLU-Pro by category, every task, the table, the bands."""
+    mmlu = [task for task in result.df["task"] if task.startswith("mmlu_pro")]
+    figures = [by_category(result, task) for task in mmlu]
+    return figures + [tasks(result), result.df, *(result.bands(task).round(3) for task in mmlu)]

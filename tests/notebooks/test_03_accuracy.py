@@ -12,6 +12,7 @@ def test_notebook_03(outputs, execute, server, tmp_path):
     assert data["params"]["limit"] == {"mmlu_pro_mc": 1, "faq_mc": 4}
     assert "attached to stories260k" in text
     assert "too few questions" in text  # the honest reading of 1 question per category
+    assert "random guessing (about 10 % on 10 options)" in text and "llama2_7b" in text  # the bands table
     assert (results / "faq-edit" / "run" / "result.json").exists()  # the edited FAQ ran
     assert "Cached requests: 16, Requests remaining: 196" in text  # 4 FAQ rows x 4 options reused from the main run
     assert "column 'answer': index 7 is outside the 4 choices" in text

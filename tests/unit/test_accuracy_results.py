@@ -379,3 +379,11 @@ def test_fixture_is_a_copy_not_a_mock():
     raw = json.loads(_results_file("completions").read_text())
     assert raw["lm_eval_version"] == "0.4.13" and raw["model_name"] == "stories260k"
     assert raw["config"]["model"] == "local-completions"
+
+
+def test_bands_place_each_score_against_chance_the_workshop_bands_and_llama2(result):
+    table = result.bands("mmlu_pro_mc")
+    assert table.iloc[0]["category"] == "all" and len(table) == 1 + len(result.by_category("mmlu_pro_mc"))
+    assert set(table["band"]) <= {label for _, label in accuracy.BANDS} | {"nothing evaluated"}
+    assert table["llama2_7b"].between(0, 1).all() and table["vs_chance"].str.len().gt(0).all()
+    assert [accuracy.band_of(v) for v in (0.1, 0.25, 0.4, 0.55, 0.7)] == [label for _, label in accuracy.BANDS]
