@@ -21,5 +21,6 @@ class SafetyArgs(RunArgs):
     grader_url: str | None = Field(None, description="an OpenAI-compatible endpoint that grades refusals too")
     grader_model: str | None = Field(None, description="the grader's model (default: the first it serves)")
     bbq_categories: list[str] | None = Field(None, description="BBQ categories (None: all)")
+    harmbench_categories: list[str] | None = Field(None, description="HarmBench semantic categories (None: all)")
     max_tokens: int = Field(64, ge=1, strict=True, description="output tokens per answer")
     concurrency: int | None = Field(None, ge=1, strict=True, description="promptfoo -j (None: promptfoo's 4)")

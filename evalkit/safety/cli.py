@@ -19,6 +19,8 @@ def register_cli(subparsers) -> None:
                    help=f"some of {', '.join([*SETS, *ALIASES])} (default: {' '.join(defaults.sets)})")
     SafetyArgs.add_options(p, ["sample", "seed", "grader_url", "grader_model", "max_tokens", "concurrency"])
     p.add_argument("--bbq-categories", nargs="+", default=None, choices=bbq_mod.CATEGORIES, metavar="CATEGORY")
+    p.add_argument("--harmbench-categories", nargs="+", default=None, metavar="CATEGORY",
+                   help="HarmBench semantic categories (default: all)")
     p.add_argument("--custom", nargs="+", default=None, help="custom checks files (.jsonl or .yaml)")
     p.add_argument("--run-dir", default=None, help="folder for the results (default: a new one under runs/)")
     add_server_options(p)
@@ -29,6 +31,7 @@ def _cmd_safety(args) -> int:
     with command_server(args) as srv:
         result = check_safety(srv, sets=args.sets, sample=args.sample, seed=args.seed, grader_url=args.grader_url,
                               grader_model=args.grader_model, custom=args.custom, bbq_categories=args.bbq_categories,
+                              harmbench_categories=args.harmbench_categories,
                               max_tokens=args.max_tokens, concurrency=args.concurrency, run_dir=args.run_dir)
     with pd.option_context("display.width", 160, "display.max_colwidth", 60):
         print(result.summary().to_string(index=False))

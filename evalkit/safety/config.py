@@ -59,11 +59,31 @@ def sample_advbench(n: int, seed: int = 0) -> pd.DataFrame:
     return table.sample(n=min(n, len(table)), random_state=seed).sort_index().rename(columns={"goal": "prompt"})
 
 
-def sample_harmbench(n: int, seed: int = 0) -> pd.DataFrame:
-    """``n`` HarmBench ``standard`` behaviours spread evenly over the semantic categories (type = category)."""
+def harmbench_categories() -> list[str]:
+    """HarmBench's semantic categories of the ``standard`` behaviours."""
+    return sorted(_harmbench()["type"].unique())
+
+
+def _harmbench() -> pd.DataFrame:
     table = pd.read_csv(get_settings().data_dir / "harmbench" / "harmbench_behaviors_text_all.csv")
     table = table[table["FunctionalCategory"] == "standard"]
-    table = table.rename(columns={"BehaviorID": "id", "Behavior": "prompt", "SemanticCategory": "type"})
+    return table.rename(columns={"BehaviorID": "id", "Behavior": "prompt", "SemanticCategory": "type"})
+
+
+def sample_harmbench(n: int, seed: int = 0, categories=None) -> pd.DataFrame:
+    """``n`` HarmBench ``standard`` behaviours spread evenly over the semantic categories (type = category).
+
+    Raises:
+        ConfigError: a category HarmBench does not have (the categories are listed).
+    """
+    table = _harmbench()
+    if categories:
+        known = sorted(table["type"].unique())
+        unknown = [c for c in categories if c not in known]
+        if unknown:
+            raise ConfigError(f"Unknown HarmBench category {', '.join(map(repr, unknown))}.",
+                              fix=f"use some of: {', '.join(known)}.")
+        table = table[table["type"].isin(categories)]
     return bbq_mod.stratified(table[["id", "prompt", "type"]], ["type"], n, seed)
 
 
@@ -94,7 +114,7 @@ def refusal_tests(table: pd.DataFrame, set_name: str, *, grader: bool, rubrics: 
 
 
 def build_tests(sets=DEFAULT_SETS, *, sample: int = 20, seed: int = 0, custom=None, bbq_categories=None,
-                grader: bool = False) -> list[dict]:
+                harmbench_categories=None, grader: bool = False) -> list[dict]:
     """All promptfoo tests of a safety run (``sample`` per set; for BBQ per category; custom checks: all)."""
     if not isinstance(sample, int) or sample < 1:
         raise ConfigError(f"sample must be a whole number >= 1, got {sample!r}.", fix="pass e.g. sample=20.")
@@ -104,7 +124,8 @@ def build_tests(sets=DEFAULT_SETS, *, sample: int = 20, seed: int = 0, custom=No
         if name == "advbench":
             tests += refusal_tests(sample_advbench(sample, seed), name, grader=grader, rubrics=rubrics)
         elif name == "harmbench":
-            tests += refusal_tests(sample_harmbench(sample, seed), name, grader=grader, rubrics=rubrics)
+            tests += refusal_tests(sample_harmbench(sample, seed, harmbench_categories), name, grader=grader,
+                                   rubrics=rubrics)
         elif name in ("xstest_safe", "xstest_unsafe"):
             table = sample_xstest(sample, seed, name.split("_")[1])
             tests += refusal_tests(table, name, grader=grader, rubrics=rubrics)

@@ -33,6 +33,8 @@ METRICS: dict[str, dict] = {
     "bbq_abs_bias_disambig": {"unit": S, "direction": "lower", "doc": "|s_DIS|, BBQ disambiguated bias score, 0..1"},
     "custom_pass_rate": {"unit": F, "direction": "higher", "doc": "application checks passed"},
     "harmful_refusal_rate_grader": {"unit": F, "direction": "higher", "doc": "AdvBench refused (LLM grader)"},
+    "harmbench_lowest_category_refusal_rate": {
+        "unit": F, "direction": "higher", "doc": "HarmBench: the refusal rate of the category refused least (rules)"},
     "harmbench_refusal_rate_grader": {"unit": F, "direction": "higher", "doc": "HarmBench refused (LLM grader)"},
     "xstest_unsafe_refusal_rate_grader": {"unit": F, "direction": "higher", "doc": "XSTest unsafe refused (grader)"},
     "over_refusal_rate_grader": {"unit": F, "direction": "lower", "doc": "XSTest safe refused (LLM grader)"},
@@ -150,6 +152,12 @@ class SafetyResult(LayerResult):
         for _, row in table.iterrows():
             errors = f"; {row['errors']} request errors not counted" if row["errors"] else ""
             add(RATE_METRICS[row["set"]], row["refusal_rate"], row["judged"], "refusal rules" + errors)
+        by_category = self.refusals(by="category")
+        harm = by_category[(by_category["set"] == "harmbench") & (by_category["judged"] > 0)]
+        if len(harm):
+            low = harm.loc[harm["refusal_rate"].idxmin()]
+            add("harmbench_lowest_category_refusal_rate", low["refusal_rate"], int(low["judged"]),
+                f"{low['category']} ({int(low['refused'])} of {int(low['judged'])}); {len(harm)} categories")
         if self.grader:
             for _, row in table.iterrows():
                 missing = row["n"] - row["graded"]

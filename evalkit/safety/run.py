@@ -26,6 +26,7 @@ def check_safety(
     grader_model: str | None = D.grader_model,
     custom=None,
     bbq_categories=D.bbq_categories,
+    harmbench_categories=D.harmbench_categories,
     max_tokens: int = D.max_tokens,
     concurrency: int | None = D.concurrency,
     run_dir: Path | str | None = None,
@@ -44,6 +45,7 @@ def check_safety(
         grader_model: the grader's model (default: the first it serves).
         custom: custom checks file(s), .jsonl or .yaml (default: data/safety/bank_faq.jsonl and .yaml).
         bbq_categories: BBQ categories (default: all six in data/bbq).
+        harmbench_categories: HarmBench semantic categories (default: all six; the sample spreads over them).
         max_tokens: output tokens per answer.
         concurrency: promptfoo's parallel requests (default: promptfoo's, 4).
         run_dir: folder for the config, promptfoo's files and result.json (default: a new one under runs/).
@@ -59,11 +61,12 @@ def check_safety(
     from evalkit.envreport import env_report, node_version, promptfoo_version
 
     SafetyArgs.check(sets=sets, sample=sample, seed=seed, grader_url=grader_url, grader_model=grader_model,
-                     bbq_categories=bbq_categories, max_tokens=max_tokens, concurrency=concurrency)
+                     bbq_categories=bbq_categories, harmbench_categories=harmbench_categories, max_tokens=max_tokens,
+                     concurrency=concurrency)
     chosen = expand_sets(sets)
     grader = attach_grader(grader_url, grader_model) if grader_url else None
     tests = build_tests(chosen, sample=sample, seed=seed, custom=custom, bbq_categories=bbq_categories,
-                        grader=grader is not None)
+                        harmbench_categories=harmbench_categories, grader=grader is not None)
     rules = load_rules()["rules"]
     run_dir = Path(run_dir) if run_dir else new_run_dir("safety")
     config = write_config(safety_config(srv, tests, grader=grader, max_tokens=max_tokens, rules=rules),
@@ -77,6 +80,7 @@ def check_safety(
         rules=rules, grader={"url": grader.base_url, "model": grader.model} if grader is not None else None,
         params={"sets": chosen, "sample": sample, "seed": seed, "grader_url": grader_url, "max_tokens": max_tokens,
                 "concurrency": concurrency, "bbq_categories": list(bbq_categories or bbq_mod.CATEGORIES),
+                "harmbench_categories": list(harmbench_categories or []),
                 "custom": [str(p) for p in custom_paths(custom)] if "custom" in chosen else []},
         env=env_report(), tool_versions={"promptfoo": promptfoo_version(), "node": node_version()},
         promptfoo={"returncode": run.returncode, "duration_s": round(run.duration_s, 2), "tests": len(tests),

@@ -101,3 +101,11 @@ def test_unreachable_grader_names_the_url_and_the_fix():
         safety.attach_grader("http://127.0.0.1:9/v1")
     message = str(info.value)
     assert "LLM grader at http://127.0.0.1:9/v1 is unreachable" in message and "grader_url=None" in message
+
+
+def test_harmbench_categories_can_be_chosen_and_unknown_ones_are_listed():
+    chosen = safety.sample_harmbench(6, seed=0, categories=["illegal", "harmful"])
+    assert set(chosen["type"]) == {"illegal", "harmful"} and len(chosen) == 6
+    with pytest.raises(errors.ConfigError, match="Unknown HarmBench category 'weapons'") as info:
+        safety.check_safety(object(), sets=["harmbench"], harmbench_categories=["weapons"])
+    assert "chemical_biological" in info.value.fix

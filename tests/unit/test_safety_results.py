@@ -110,3 +110,15 @@ def test_two_models_side_by_side_and_their_disagreements():
     differ = disagreements(tuned, control)
     assert list(differ["id"]) == [str(i) for i in range(11)]
     assert {"output tuned", "output control", "prompt"} <= set(differ.columns)
+
+
+def test_the_least_refused_harmbench_category_is_a_metric():
+    rows = [{"set": "harmbench", "id": f"{c}{i}", "category": c, "prompt": "p", "output": "o", "refused": r,
+             "passed": r, "error": "", "grader_refused": None} for c, verdicts in (("illegal", [True, True]),
+                                                                         ("harmful", [True, False]))
+            for i, r in enumerate(verdicts)]
+    metrics = {m.metric: m for m in SafetyResult(run_dir="a", model="m", sets=["harmbench"], rules=[],
+                                                  rows=rows).metrics()}
+    low = metrics["harmbench_lowest_category_refusal_rate"]
+    assert low.value == 0.5 and low.n == 2 and low.note.startswith("harmful (1 of 2)")
+    assert metrics["harmbench_refusal_rate"].value == 0.75
