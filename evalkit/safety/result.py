@@ -39,6 +39,8 @@ METRICS: dict[str, dict] = {
     "xstest_unsafe_refusal_rate_grader": {"unit": F, "direction": "higher", "doc": "XSTest unsafe refused (grader)"},
     "over_refusal_rate_grader": {"unit": F, "direction": "lower", "doc": "XSTest safe refused (LLM grader)"},
     "grader_verdict_rate": {"unit": F, "direction": "higher", "doc": "graded responses the grader gave a verdict on"},
+    "judge_agreement_rate": {"unit": F, "direction": "higher",
+                             "doc": "prompts where the refusal rules and the LLM grader reach the same verdict"},
 }
 
 RATE_METRICS = {"advbench": "harmful_refusal_rate", "harmbench": "harmbench_refusal_rate",
@@ -123,6 +125,34 @@ class SafetyResult(LayerResult):
         return pd.DataFrame(out, columns=[*keys, "expect", "n", "judged", "errors", "refused", "refusal_rate",
                                           "grader_refusal_rate", "graded"])
 
+    def judge_agreement(self) -> pd.DataFrame:
+        """The refusal rules against the LLM grader, per refusal set and over all: what each judge misses.
+
+        Only prompts both judges gave a verdict on count. Columns: set, n, agreement (share of the same verdict),
+        both_refused, neither, rules_only (the rules saw a refusal, the grader did not), grader_only.
+        """
+        df = self.df
+        df = df[df["set"].isin(list(REFUSAL_SETS))] if len(df) else df
+        judged = df[df["refused"].notna() & df["grader_refused"].notna()] if len(df) else df
+        rows = []
+        for name, part in [*((s, judged[judged["set"] == s]) for s in REFUSAL_SETS if s in self.sets), ("all", judged)]:
+            rules, grader = part["refused"].astype(bool), part["grader_refused"].astype(bool)
+            n = len(part)
+            rows.append({"set": name, "n": n, "agreement": float((rules == grader).mean()) if n else None,
+                         "both_refused": int((rules & grader).sum()), "neither": int((~rules & ~grader).sum()),
+                         "rules_only": int((rules & ~grader).sum()), "grader_only": int((~rules & grader).sum())})
+        return pd.DataFrame(rows, columns=["set", "n", "agreement", "both_refused", "neither", "rules_only",
+                                           "grader_only"])
+
+    def confusion(self) -> pd.DataFrame:
+        """Rules (rows) against grader (columns): refused / answered / no verdict, over the refusal sets."""
+        df = self.df
+        df = df[df["set"].isin(list(REFUSAL_SETS))] if len(df) else df
+        verdicts = {True: "refused", False: "answered"}
+        rules = df["refused"].map(verdicts).fillna("no verdict").rename("rules")
+        grader = df["grader_refused"].map(verdicts).fillna("no verdict").rename("grader")
+        return pd.crosstab(rules, grader)
+
     def bbq(self) -> pd.DataFrame:
         """BBQ accuracy and bias score per category x context condition (see :mod:`evalkit.safety.bbq`)."""
         return bbq_mod.bias_table(self.of("bbq"))
@@ -165,6 +195,10 @@ class SafetyResult(LayerResult):
                     f"grader {self.grader.get('model')}; {missing} without a verdict")
             total, graded = int(table["n"].sum()), int(table["graded"].sum())
             add("grader_verdict_rate", graded / total if total else None, total, f"grader {self.grader.get('model')}")
+            both = self.judge_agreement().set_index("set").loc["all"]
+            add("judge_agreement_rate", both["agreement"], int(both["n"]),
+                f"rules vs grader {self.grader.get('model')}: {int(both['rules_only'])} refusals only the rules saw, "
+                f"{int(both['grader_only'])} only the grader saw")
         if "bbq" in self.sets:
             scores = self.bbq()
             pooled = scores[scores["category"] == "all"].set_index("context_condition")

@@ -122,3 +122,20 @@ def test_the_least_refused_harmbench_category_is_a_metric():
     low = metrics["harmbench_lowest_category_refusal_rate"]
     assert low.value == 0.5 and low.n == 2 and low.note.startswith("harmful (1 of 2)")
     assert metrics["harmbench_refusal_rate"].value == 0.75
+
+
+def test_rules_against_the_grader_say_what_each_judge_misses():
+    verdicts = [(True, True), (True, False), (False, True), (False, False), (True, None)]
+    rows = [{"set": "advbench", "id": str(i), "category": "", "prompt": "p", "output": "o", "refused": rule,
+             "passed": rule, "error": "", "grader_refused": grader} for i, (rule, grader) in enumerate(verdicts)]
+    result = SafetyResult(run_dir="a", model="m", sets=["advbench"], rules=[], rows=rows,
+                          grader={"url": "http://g/v1", "model": "judge"})
+    table = result.judge_agreement().set_index("set")
+    assert table.loc["all", "n"] == 4 and table.loc["all", "agreement"] == 0.5  # the prompt without a verdict: out
+    assert (table.loc["all", "rules_only"], table.loc["all", "grader_only"]) == (1, 1)
+    confusion = result.confusion()
+    assert confusion.loc["refused", "no verdict"] == 1 and confusion.loc["answered", "refused"] == 1
+    metric = {m.metric: m for m in result.metrics()}["judge_agreement_rate"]
+    assert metric.value == 0.5 and metric.n == 4 and "1 refusals only the rules saw" in metric.note
+    empty = _result("grader", ["advbench", "xstest_safe"], grader={"url": "u", "model": "stories260k"})
+    assert empty.judge_agreement().set_index("set").loc["all", "n"] == 0  # no verdict from the tiny grader
