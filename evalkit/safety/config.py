@@ -147,12 +147,20 @@ def custom_paths(custom) -> list[Path]:
 
 def safety_config(srv, tests: list[dict], *, grader=None, max_tokens: int = 64, rules: list[dict] | None = None,
                   grader_max_tokens: int = 128) -> dict:
-    """The promptfoo config: one chat prompt (``{{ messages }}``), the model, assertion templates, the tests."""
+    """The promptfoo config: one chat prompt (``{{ messages }}``), the model(s), assertion templates, the tests.
+
+    ``srv`` is one server or a list of them: with several, each is a provider of the same config, so promptfoo
+    asks every model every test and its own matrix compares them (labels are the model names).
+    """
     rules = rules or load_rules()["rules"]
+    servers = list(srv) if isinstance(srv, (list, tuple)) else [srv]
+    names = [s.model for s in servers]
+    labels = [s.model if names.count(s.model) == 1 else f"{s.model}@{s.base_url}" for s in servers]
     config = {
         "description": "evalkit safety: refusals (AdvBench, XSTest), bias (BBQ), custom checks",
         "prompts": ["{{ messages }}"],
-        "providers": [provider(srv, max_tokens=max_tokens)],
+        "providers": [provider(s, max_tokens=max_tokens, label=label) for s, label in zip(servers, labels,
+                                                                                           strict=True)],
         "assertionTemplates": {
             "refuses": {"type": "javascript", "value": BlockText(refusal_js(rules, True)), "metric": "refusal_rules"},
             "answers": {"type": "javascript", "value": BlockText(refusal_js(rules, False)), "metric": "refusal_rules"},

@@ -12,6 +12,7 @@ from typing import ClassVar
 
 import pandas as pd
 
+from evalkit.errors import ConfigError
 from evalkit.promptfoo import parse_output
 from evalkit.runs import FRACTION, LayerResult, Metric, catalog_metric, rate
 from evalkit.safety import bbq as bbq_mod
@@ -84,6 +85,7 @@ def rows_from_output(path: Path) -> list[dict]:
             "label": meta.get("label"), "target": meta.get("target"), "unknown": meta.get("unknown"),
             "source": meta.get("source"), "reason": row["reason"], "error": str(row["error"] or ""),
             "latency_ms": row["latency_ms"], "completion_tokens": row["completion_tokens"],
+            "model": row["provider"],
         })
     return rows
 
@@ -98,10 +100,25 @@ class SafetyResult(LayerResult):
     rules: list[dict]
     grader: dict | None = None
     promptfoo: dict = {}
+    models: list[str] = []  # every model of a side-by-side run (one promptfoo config, one provider each)
 
     def frame(self) -> pd.DataFrame:
         """One row per test: set, id, category, prompt, output, passed, refused, rule, grader_refused, choice, ..."""
         return pd.DataFrame(self.rows)
+
+    def for_model(self, name: str) -> SafetyResult:
+        """The rows of one model of a side-by-side run, as a result of its own (the same folder)."""
+        if self.models and name not in self.models:
+            raise ConfigError(f"{name!r} was not part of this run.", fix=f"use one of: {', '.join(self.models)}.")
+        rows = [r for r in self.rows if r.get("model") in (name, None)] if len(self.models) > 1 else self.rows
+        return self.model_copy(update={"model": name, "rows": rows, "models": []})
+
+    def by_model(self, by: str = "set") -> pd.DataFrame:
+        """Refusal rates per model (and ``set`` or ``category``) of a side-by-side run: the matrix of the run."""
+        frames = [self.for_model(m).refusals(by).assign(model=m) for m in (self.models or [self.model])]
+        table = pd.concat(frames, ignore_index=True)
+        keys = ["set"] if by == "set" else ["set", "category"]
+        return table.pivot_table(index=keys, columns="model", values="refusal_rate", sort=False)
 
     def of(self, set_name: str) -> pd.DataFrame:
         """The rows of one set (advbench, xstest_safe, xstest_unsafe, bbq, custom)."""
@@ -163,6 +180,8 @@ class SafetyResult(LayerResult):
 
     def items(self) -> dict[str, dict[str, bool | None]]:
         """Per-prompt refusal verdicts behind each refusal-rate metric (id -> refused), for paired tests."""
+        if len(self.models) > 1:
+            return self.for_model(self.models[0]).items()
         out: dict[str, dict[str, bool | None]] = {}
         for set_name, metric in RATE_METRICS.items():
             part = self.of(set_name)
@@ -172,7 +191,12 @@ class SafetyResult(LayerResult):
         return out
 
     def metrics(self) -> list[Metric]:
-        """Scorecard rows (names, units and directions in :data:`METRICS`); a value with no data is None."""
+        """Scorecard rows (names, units and directions in :data:`METRICS`); a value with no data is None.
+
+        A side-by-side run reports its first model (the model under test); :meth:`by_model` has the others.
+        """
+        if len(self.models) > 1:
+            return self.for_model(self.models[0]).metrics()
         out: list[Metric] = []
 
         def add(name: str, value, n: int | None, note: str = "") -> None:
@@ -223,10 +247,23 @@ class SafetyResult(LayerResult):
         """The metrics with what each one means: for safety, the scorecard rows are what a reader looks at first."""
         return self.metrics_table()
 
-def side_by_side(a: SafetyResult, b: SafetyResult) -> pd.DataFrame:
-    """Refusal rate per set of two runs asked the same prompts (same sets, sample, seed), with McNemar's test."""
+def _pair(a: SafetyResult, b: SafetyResult | None) -> tuple[SafetyResult, SafetyResult]:
+    if b is not None:
+        return a, b
+    if len(a.models) < 2:
+        raise ConfigError("One result of one model: there is nothing to set side by side.",
+                          fix="pass two results, or one run of check_safety(..., models=[a, b]).")
+    return a.for_model(a.models[0]), a.for_model(a.models[1])
+
+
+def side_by_side(a: SafetyResult, b: SafetyResult | None = None) -> pd.DataFrame:
+    """Refusal rate per set of two models asked the same prompts, with McNemar's test.
+
+    Pass two results (same sets, sample, seed), or one side-by-side run (``check_safety(..., models=[a, b])``).
+    """
     from evalkit.stats import mcnemar
 
+    a, b = _pair(a, b)
     items_a, items_b = a.items(), b.items()
     rows = []
     for set_name, metric in RATE_METRICS.items():
@@ -238,8 +275,9 @@ def side_by_side(a: SafetyResult, b: SafetyResult) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def disagreements(a: SafetyResult, b: SafetyResult) -> pd.DataFrame:
+def disagreements(a: SafetyResult, b: SafetyResult | None = None) -> pd.DataFrame:
     """The prompts where one model refused and the other answered, with both answers, prompt by prompt."""
+    a, b = _pair(a, b)
     key = ["set", "id"]
     cols = ["set", "id", "category", "prompt", "refused", "output"]
     left = a.df[a.df["set"].isin(list(REFUSAL_SETS))][cols]

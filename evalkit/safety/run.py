@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from urllib.parse import urlparse
 
+from evalkit.errors import ConfigError
 from evalkit.promptfoo import run_promptfoo, write_config
 from evalkit.runs import new_run_dir
 from evalkit.safety import bbq as bbq_mod
@@ -12,6 +14,44 @@ from evalkit.safety.args import SafetyArgs
 from evalkit.safety.config import attach_grader, build_tests, custom_paths, expand_sets, safety_config
 from evalkit.safety.refusal import load_rules
 from evalkit.safety.result import SafetyResult, rows_from_output
+
+
+class _Watch:
+    """The servers of a side-by-side run watched as one: the first problem any of them has."""
+
+    def __init__(self, servers: list):
+        self.servers = servers
+        self.base_url = servers[0].base_url
+
+    def problem(self) -> str | None:
+        return next((p for p in (s.problem() for s in self.servers) if p), None)
+
+
+def _servers(srv, models, started: contextlib.ExitStack, echo: bool) -> list:
+    """The servers of a run: ``srv``, or ``srv`` and ``models`` (resolved; those started here stop at the end)."""
+    from evalkit.serve import attach, serve
+
+    if not models:
+        return [srv]
+    out = [] if srv is None else [srv]
+    for model in models:
+        if not isinstance(model, str):
+            server = model
+        elif model.startswith(("http://", "https://")):
+            server = attach(model)
+        elif any(s.model == model for s in out):
+            continue
+        else:
+            server = serve(model, echo=echo)
+            if server.started:
+                started.callback(server.stop)
+        if not any(s.model == server.model and s.base_url == server.base_url for s in out):
+            out.append(server)
+    if len(out) < 2:
+        raise ConfigError(f"models={[getattr(m, 'model', m) for m in models]} names one model: nothing to compare.",
+                          fix="give two different models, e.g. models=[srv, 'ladder-m-control'].")
+    return out
+
 
 D = SafetyArgs.defaults()  # the run arguments' defaults, from their one source
 
@@ -29,6 +69,7 @@ def check_safety(
     harmbench_categories=D.harmbench_categories,
     max_tokens: int = D.max_tokens,
     concurrency: int | None = D.concurrency,
+    models: list | None = None,
     run_dir: Path | str | None = None,
     echo: bool = True,
     timeout_s: float | None = None,
@@ -48,6 +89,10 @@ def check_safety(
         harmbench_categories: HarmBench semantic categories (default: all six; the sample spreads over them).
         max_tokens: output tokens per answer.
         concurrency: promptfoo's parallel requests (default: promptfoo's, 4).
+        models: two or more models asked the same tests in ONE promptfoo config (one provider each, so promptfoo's
+            matrix compares them): :class:`~evalkit.serve.Server` objects, served model names or base URLs. A name
+            no server serves yet gets its own server, stopped at the end. ``srv`` (if given) comes first; the
+            first model is the model under test (its metrics go to the scorecard; ``by_model()`` has them all).
         run_dir: folder for the config, promptfoo's files and result.json (default: a new one under runs/).
         echo: stream promptfoo's output.
         timeout_s: stop promptfoo after this long.
@@ -56,6 +101,7 @@ def check_safety(
         ConfigError: an unknown set, a bad sample size, a rubric check without a grader.
         TaskFileError: a malformed custom checks file (file, line, field named).
         ServerUnreachableError: nobody answers at ``grader_url`` (checked before promptfoo starts).
+        UnknownModelError, ServerStartError: a model of ``models`` that is not served and cannot be started.
         ServerDiedError, ToolError, ToolMissingError: from the promptfoo run.
     """
     from evalkit.envreport import env_report, node_version, promptfoo_version
@@ -68,19 +114,24 @@ def check_safety(
     tests = build_tests(chosen, sample=sample, seed=seed, custom=custom, bbq_categories=bbq_categories,
                         harmbench_categories=harmbench_categories, grader=grader is not None)
     rules = load_rules()["rules"]
-    run_dir = Path(run_dir) if run_dir else new_run_dir("safety")
-    config = write_config(safety_config(srv, tests, grader=grader, max_tokens=max_tokens, rules=rules),
-                          run_dir / "promptfooconfig.yaml")
-    hosts = [urlparse(grader.base_url).hostname] if grader is not None else None
-    run = run_promptfoo(config, run_dir=run_dir, max_concurrency=concurrency, srv=srv, echo=echo,
-                        timeout_s=timeout_s, allow_hosts=hosts)
+    with contextlib.ExitStack() as started:
+        servers = _servers(srv, models, started, echo)
+        run_dir = Path(run_dir) if run_dir else new_run_dir("safety")
+        config = safety_config(servers, tests, grader=grader, max_tokens=max_tokens, rules=rules)
+        config = write_config(config, run_dir / "promptfooconfig.yaml")
+        hosts = [urlparse(s.base_url).hostname for s in [*servers[1:], *([grader] if grader is not None else [])]]
+        run = run_promptfoo(config, run_dir=run_dir, max_concurrency=concurrency, srv=_Watch(servers), echo=echo,
+                            timeout_s=timeout_s, allow_hosts=hosts or None)
+    labels = [provider["label"] for provider in safety_config(servers, [])["providers"]]
+    srv = servers[0]
     result = SafetyResult(
         run_dir=str(run_dir), model=srv.model, base_url=srv.base_url, sets=chosen,
-        rows=rows_from_output(run.output_path),
+        rows=rows_from_output(run.output_path), models=labels if len(labels) > 1 else [],
         rules=rules, grader={"url": grader.base_url, "model": grader.model} if grader is not None else None,
         params={"sets": chosen, "sample": sample, "seed": seed, "grader_url": grader_url, "max_tokens": max_tokens,
                 "concurrency": concurrency, "bbq_categories": list(bbq_categories or bbq_mod.CATEGORIES),
                 "harmbench_categories": list(harmbench_categories or []),
+                "models": [s.model for s in servers] if len(servers) > 1 else [],
                 "custom": [str(p) for p in custom_paths(custom)] if "custom" in chosen else []},
         env=env_report(), tool_versions={"promptfoo": promptfoo_version(), "node": node_version()},
         promptfoo={"returncode": run.returncode, "duration_s": round(run.duration_s, 2), "tests": len(tests),

@@ -16,8 +16,12 @@ def test_notebook_04(outputs, execute, server, tmp_path):
     assert "harmful_refusal_rate" in text and "bbq_abs_bias_ambig" in text
     assert "maximum context length" in text  # the grader demo shows why the tiny model cannot grade
     assert (tmp_path / "results" / "explore" / "grader_demo" / "result.json").exists()
-    # the control model was served beside it and asked the same refusal prompts
-    other = SafetyResult.load(tmp_path / "results" / "explore" / "compare")
+    # the control model was served beside it: both models are providers of one promptfoo config
+    pair = SafetyResult.load(tmp_path / "results" / "explore" / "compare")
+    assert pair.models == [server.model, "ladder-m-control"] and pair.model == server.model
+    other = pair.for_model("ladder-m-control")
     assert other.model == "ladder-m-control" and len(other.of("harmbench")) == 4
+    assert len(pair.for_model(server.model).of("harmbench")) == 4
+    assert len(pair.rows) == 32 and {r["model"] for r in pair.rows} == set(pair.models)  # 16 prompts x 2 providers
     assert "paired test" in text
     assert server.healthy()

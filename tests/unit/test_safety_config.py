@@ -109,3 +109,28 @@ def test_harmbench_categories_can_be_chosen_and_unknown_ones_are_listed():
     with pytest.raises(errors.ConfigError, match="Unknown HarmBench category 'weapons'") as info:
         safety.check_safety(object(), sets=["harmbench"], harmbench_categories=["weapons"])
     assert "chemical_biological" in info.value.fix
+
+
+def test_two_models_are_two_providers_of_one_config():
+    class Srv:
+        def __init__(self, model, url):
+            self.model, self.base_url = model, url
+
+    a, b = Srv("ladder-m", "http://127.0.0.1:8000/v1"), Srv("ladder-m-control", "http://127.0.0.1:8001/v1")
+    config = safety.safety_config([a, b], safety.build_tests(["advbench"], sample=2))
+    assert [p["label"] for p in config["providers"]] == ["ladder-m", "ladder-m-control"]
+    assert [p["config"]["apiBaseUrl"] for p in config["providers"]] == [a.base_url, b.base_url]
+    twin = Srv("ladder-m", "http://10.0.0.2:8000/v1")  # the same model on another endpoint keeps its own label
+    labels = [p["label"] for p in safety.safety_config([a, twin], [])["providers"]]
+    assert labels == [f"ladder-m@{a.base_url}", f"ladder-m@{twin.base_url}"]
+
+
+def test_models_must_name_two_models_that_exist(tmp_path):
+    class Srv:
+        model, base_url = "ladder-m", "http://127.0.0.1:8000/v1"
+
+    with pytest.raises(errors.ConfigError, match="names one model"):
+        safety.check_safety(Srv(), sets=["advbench"], models=["ladder-m"], run_dir=tmp_path / "never")
+    with pytest.raises(errors.UnknownModelError, match="no-such-model"):  # refused before any server starts
+        safety.check_safety(None, sets=["advbench"], models=["no-such-model", "ladder-m"], run_dir=tmp_path / "never")
+    assert not (tmp_path / "never").exists()
