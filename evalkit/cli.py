@@ -39,7 +39,7 @@ def command_server(args):
     """
     from evalkit.serve import serve
 
-    srv = serve(args.model, base_url=args.base_url)
+    srv = serve(args.model, base_url=args.base_url, keep=args.keep_server)
     try:
         yield srv
     finally:
@@ -54,7 +54,7 @@ def command_server(args):
 def _cmd_serve(args) -> int:
     from evalkit.serve import serve
 
-    srv = serve(args.model, base_url=args.base_url, port=args.port, max_model_len=args.max_model_len)
+    srv = serve(args.model, base_url=args.base_url, port=args.port, max_model_len=args.max_model_len, keep=True)
     print(json.dumps({"model": srv.model, "base_url": srv.base_url, "pid": srv.info.pid,
                       "log": srv.info.log_path, "ready_s": srv.info.ready_s}, indent=2))
     print("The server keeps running; `evalkit stop` ends it.", file=sys.stderr)
@@ -71,7 +71,12 @@ def _cmd_status(args) -> int:
         print("No server started by evalkit is running.")
     for info in servers:
         state = "answering" if _answers(info.base_url, settings) else "NOT answering"
-        print(f"{info.model}  {info.base_url}  pid {info.pid}  {state}  log: {info.log_path}")
+        alive = info.owner_alive()
+        owner = ("owner: none (runs until `evalkit stop`)" if alive is None
+                 else f"owner: {info.owner or info.owner_pid}, {'alive' if alive else 'GONE: an orphan'}")
+        print(f"{info.model}  {info.base_url}  pid {info.pid}  {state}  {owner}  log: {info.log_path}")
+    if any(info.owner_alive() is False for info in servers):
+        print("Servers whose owner has ended: `evalkit stop --orphans` stops them.")
     if settings.base_url:
         state = "answering" if _answers(settings.base_url, settings) else "NOT answering"
         print(f"EVALKIT_BASE_URL {settings.base_url}: {state}")
@@ -81,11 +86,12 @@ def _cmd_status(args) -> int:
 def _cmd_stop(args) -> int:
     from evalkit.serve import stop_servers
 
-    stopped = stop_servers(args.port)
+    stopped = stop_servers(args.port, orphans=args.orphans)
     for info in stopped:
         print(f"stopped {info.model} at {info.base_url} (pid {info.pid})")
     if not stopped:
-        print("No server started by evalkit was running" + (f" on port {args.port}." if args.port else "."))
+        what = "whose owner has ended " if args.orphans else ""
+        print(f"No server started by evalkit {what}was running" + (f" on port {args.port}." if args.port else "."))
     return 0
 
 
@@ -107,11 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-model-len", type=int, default=None)
     p.set_defaults(func=_cmd_serve)
 
-    p = sub.add_parser("status", help="list servers started by evalkit and whether they answer")
+    p = sub.add_parser("status", help="list servers started by evalkit, whether they answer, and their owner")
     p.set_defaults(func=_cmd_status)
 
     p = sub.add_parser("stop", help="stop servers started by evalkit")
     p.add_argument("--port", type=int, default=None, help="only the server on this port")
+    p.add_argument("--orphans", action="store_true",
+                   help="only servers whose owner (a kernel, an `evalkit run`) has ended")
     p.set_defaults(func=_cmd_stop)
 
     p = sub.add_parser("env", help="print versions, hardware and offline flags")

@@ -131,10 +131,23 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Ask Linux to send SIGTERM to this process when the thread that started it ends (prctl PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
 def spawn(
-    command: Sequence[str], *, log_path: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+    command: Sequence[str], *, log_path: Path, env: dict[str, str] | None = None, cwd: Path | None = None,
+    die_with_parent: bool = False,
 ) -> subprocess.Popen:
-    """Start a long-running process in its own group with stdout and stderr appended to ``log_path``."""
+    """Start a long-running process in its own group with stdout and stderr appended to ``log_path``.
+
+    ``die_with_parent``: the process gets SIGTERM when this process ends, however it ends (a kill -9 too), so it
+    cannot be left behind as an orphan. Linux only (elsewhere it has no effect); only from the main thread, since
+    the signal follows the thread that started the child.
+    """
     command = _check_command(command)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
@@ -148,6 +161,7 @@ def spawn(
             env=env,
             cwd=cwd,
             start_new_session=True,
+            preexec_fn=_die_with_parent if die_with_parent and sys.platform == "linux" else None,
         )
 
 

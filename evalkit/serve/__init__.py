@@ -5,8 +5,10 @@ Order of preference: an explicit base URL (any OpenAI-compatible endpoint: a vLL
 router); a server this project already started for the same model (state files under ``runs/servers``); a
 server answering on the chosen port with the same model; otherwise a new ``python -m
 vllm.entrypoints.openai.api_server`` bound to 127.0.0.1, watched while it starts, with its log kept. A server
-started by the CLI (``evalkit serve``) or by ``serve()`` outside a ``with`` block outlives the Python process;
-``evalkit stop`` ends it.
+that ``serve()`` starts belongs to the calling process and ends with it (a parent-death signal on Linux), so a
+killed kernel or job leaves nothing running; one started by ``evalkit serve`` (``keep=True``) outlives it until
+``evalkit stop``. ``evalkit status`` shows each server's owner; ``evalkit stop --orphans`` ends servers whose
+owner is gone.
 
 The package is split by concern: :mod:`~evalkit.serve.http` (requests to an endpoint, ports),
 :mod:`~evalkit.serve.resolve` (which model), :mod:`~evalkit.serve.state` (the servers this project started),

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shlex
 import sys
+import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -39,8 +41,13 @@ def serve(
     start_timeout_s: float | None = None,
     settings: Settings | None = None,
     echo: bool = True,
+    keep: bool = False,
 ) -> Server:
     """Attach to a server for ``model`` or start one; use as a context manager to stop what was started.
+
+    A server this call starts belongs to this process and ends when it ends, however it ends (on Linux, a
+    parent-death signal), so a killed kernel or job leaves no server behind; ``keep=True`` (what
+    ``evalkit serve`` does) starts one that runs until ``evalkit stop``.
 
     Args:
         model: preset name, local model folder or hub id (default: settings.model).
@@ -51,6 +58,7 @@ def serve(
         start_timeout_s: how long to wait for a new server.
         settings: settings to use (default: the process-wide ones).
         echo: print what happens.
+        keep: a server started here outlives this process (until ``evalkit stop``).
     """
     settings = settings or get_settings()
     base_url = base_url or settings.base_url
@@ -80,10 +88,10 @@ def serve(
                 if nearby is None:
                     raise
                 _say(echo, f"port {port} serves another model; starting {ref.name} on port {nearby}")
-                return _start(ref, nearby, max_model_len, extra_args, start_timeout_s, settings, echo)
+                return _start(ref, nearby, max_model_len, extra_args, start_timeout_s, settings, echo, keep)
             _say(echo, f"attached to {srv.model} at {srv.base_url} (already running on port {port})")
             return srv
-        return _start(ref, port, max_model_len, extra_args, start_timeout_s, settings, echo)
+        return _start(ref, port, max_model_len, extra_args, start_timeout_s, settings, echo, keep)
 
 
 def detect_device(settings: Settings) -> str:
@@ -116,7 +124,15 @@ def server_command(ref: ModelRef, port: int, device: str, settings: Settings,
     return cmd + list(settings.extra_server_args) + list(extra_args or [])
 
 
-def _start(ref: ModelRef, port: int, max_model_len, extra_args, start_timeout_s, settings: Settings, echo) -> Server:
+def _owner(keep: bool) -> tuple[int | None, str]:
+    if keep:
+        return None, "none: runs until `evalkit stop`"
+    name = " ".join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv[:2])) or "python"
+    return os.getpid(), f"pid {os.getpid()} ({name[:60]})"
+
+
+def _start(ref: ModelRef, port: int, max_model_len, extra_args, start_timeout_s, settings: Settings, echo,
+           keep: bool = False) -> Server:
     if importlib.util.find_spec("vllm") is None:
         raise ToolMissingError(
             "vLLM is not installed in this Python environment.",
@@ -132,11 +148,14 @@ def _start(ref: ModelRef, port: int, max_model_len, extra_args, start_timeout_s,
     env = settings.tool_env({"VLLM_CPU_KVCACHE_SPACE": str(settings.cpu_kvcache_gib)} if device == "cpu" else None)
     _say(echo, f"starting vLLM ({device}) for {ref.name} on port {port}; log: {log_path}")
     started = time.time()
-    process = proc.spawn(command, log_path=log_path, env=env)
+    owner_pid, owner = _owner(keep)
+    tied = owner_pid is not None and threading.current_thread() is threading.main_thread()
+    process = proc.spawn(command, log_path=log_path, env=env, die_with_parent=tied)
     url = f"http://{settings.host}:{port}/v1"
     timeout = start_timeout_s or settings.start_timeout_s
     info = ServerInfo(model=ref.name, base_url=url, tokenizer=ref.tokenizer, source=ref.source, pid=process.pid,
-                      port=port, command=command, log_path=str(log_path), started_at=started, device=device)
+                      port=port, command=command, log_path=str(log_path), started_at=started, device=device,
+                      owner_pid=owner_pid, owner=owner)
     try:
         while True:
             code = process.poll()

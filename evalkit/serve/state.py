@@ -28,6 +28,12 @@ class ServerInfo:
     ready_s: float | None = None
     device: str = ""
     max_model_len: int | None = None
+    owner_pid: int | None = None  # the process whose end ends the server; None: it runs until `evalkit stop`
+    owner: str = ""
+
+    def owner_alive(self) -> bool | None:
+        """Whether the owner still runs (None: the server has no owner, it was started to outlive its command)."""
+        return None if self.owner_pid is None else proc.pid_alive(self.owner_pid)
 
 
 def _state_dir(settings: Settings) -> Path:
@@ -68,11 +74,17 @@ def _port_lock(settings: Settings, port: int):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def stop_servers(port: int | None = None, settings: Settings | None = None) -> list[ServerInfo]:
-    """Stop servers this project started (all, or the one on ``port``); return what was stopped."""
+def stop_servers(port: int | None = None, settings: Settings | None = None, *,
+                 orphans: bool = False) -> list[ServerInfo]:
+    """Stop servers this project started (all, the one on ``port``, or the orphans); return what was stopped.
+
+    ``orphans``: only servers whose owner process has ended (a kernel or an ``evalkit run`` that was killed).
+    """
     settings = settings or get_settings()
     stopped = []
     for info in project_servers(settings):
+        if orphans and info.owner_alive() is not False:
+            continue
         if port is None or info.port == port:
             proc.stop_pid(info.pid)
             _state_path(settings, info.port).unlink(missing_ok=True)

@@ -1,5 +1,6 @@
 """The subprocess helper: output, exit codes, timeouts, stops and errors."""
 
+import subprocess
 import sys
 import time
 
@@ -60,3 +61,40 @@ def test_spawn_and_stop_pid(tmp_path):
     proc.stop_group(p, grace_s=5)
     assert not proc.pid_alive(p.pid)
     assert "$ " in (tmp_path / "s.log").read_text()
+
+
+def _parent_that_spawns(tmp_path, die_with_parent: bool) -> tuple[subprocess.Popen, int]:
+    """A Python process that starts `sleep 60` through proc.spawn, prints its pid, then waits to be killed."""
+    code = ("import sys, time; from pathlib import Path; from evalkit import proc\n"
+            f"p = proc.spawn(['sleep', '60'], log_path=Path({str(tmp_path / 'child.log')!r}), "
+            f"die_with_parent={die_with_parent})\n"
+            "print(p.pid, flush=True); time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    return parent, int(parent.stdout.readline())
+
+
+def _gone_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not proc.pid_alive(pid):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the parent-death signal is a Linux feature")
+def test_a_child_tied_to_its_parent_ends_when_the_parent_is_killed(tmp_path):
+    parent, child = _parent_that_spawns(tmp_path, die_with_parent=True)
+    parent.kill()  # SIGKILL: no cleanup code of the parent runs
+    parent.wait()
+    assert _gone_within(child, 5)
+
+
+def test_an_untied_child_outlives_its_parent(tmp_path):
+    parent, child = _parent_that_spawns(tmp_path, die_with_parent=False)
+    try:
+        parent.kill()
+        parent.wait()
+        assert not _gone_within(child, 1)  # what `evalkit serve` relies on
+    finally:
+        proc.stop_pid(child)
