@@ -83,23 +83,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, default=30, help="HarmBench prompts (spread over the categories)")
     parser.add_argument("--judge-sample", type=int, default=6, help="prompts per set for the judge comparison")
     parser.add_argument("--port", type=int, default=8811)
+    parser.add_argument("--parts", nargs="+", default=["workloads", "harmbench", "judges"],
+                        choices=["workloads", "harmbench", "judges"], help="what to measure (default: all)")
     args = parser.parse_args(argv)
     report: dict = {"date": dt.date.today().isoformat(), "machine": f"{platform.machine()}, "
                     f"{__import__('os').cpu_count()} cores, no GPU"}
     with tempfile.TemporaryDirectory() as tmp, serve("ladder-m", port=args.port) as srv:
         workdir = Path(tmp)
         report["ready_s"] = srv.info.ready_s if srv.info else None
-        report["notebook_01"] = notebook_01(srv, workdir)
-        print("notebook 01 (quick):", report["notebook_01"])
-        report["harmbench"], table = harmbench(srv, args.sample, workdir)
-        print("\nHarmBench refusal rate per category (rules):")
-        print(table.round(2).to_string())
-        print("overall:", report["harmbench"]["overall"], "|", report["harmbench"]["paired_test"])
-        report["judges"], agreement = judges(srv, args.judge_sample, workdir)
-        print("\nrules against the grader (ladder-m grading itself):")
-        print(agreement.to_string(index=False))
-        print("grader verdicts:", report["judges"]["grader_verdicts"], "of", report["judges"]["prompts"],
-              "| top reasons:", report["judges"]["top_grader_reasons"])
+        if "workloads" in args.parts:
+            report["notebook_01"] = notebook_01(srv, workdir)
+            print("notebook 01 (quick):", report["notebook_01"])
+        if "harmbench" in args.parts:
+            report["harmbench"], table = harmbench(srv, args.sample, workdir)
+            print("\nHarmBench refusal rate per category (rules):")
+            print(table.round(2).to_string())
+            print("overall:", report["harmbench"]["overall"], "|", report["harmbench"]["paired_test"])
+        if "judges" in args.parts:
+            report["judges"], agreement = judges(srv, args.judge_sample, workdir)
+            print("\nrules against the grader (ladder-m grading itself):")
+            print(agreement.to_string(index=False))
+            print("grader verdicts:", report["judges"]["grader_verdicts"], "of", report["judges"]["prompts"],
+                  "| top reasons:", report["judges"]["top_grader_reasons"])
     out = ROOT / "benchmarks" / "results" / f"activities-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(report, indent=1, default=str) + "\n")
     print(f"\nwritten: {out}")
