@@ -15,6 +15,7 @@ from pydantic import Field, model_validator
 
 from evalkit.args import RunArgs
 from evalkit.errors import ConfigError, ContextLengthError
+from evalkit.perf.workloads import fit_workload
 
 ENDPOINTS = {"completions": "/v1/completions", "chat": "/v1/chat/completions"}
 DATA_KINDS = {".txt": "text_file", ".csv": "csv_file", ".json": "json_file", ".jsonl": "json_file"}
@@ -115,10 +116,17 @@ class PerfArgs(RunArgs):
 
 
 def _check_params(p: dict, max_model_len: int | None, model: str) -> dict:
-    """Validate run parameters (before anything starts) and return them normalized, as a dict."""
+    """Validate run parameters (before anything starts) and return them normalized, as a dict.
+
+    A ``workload`` sets prompt and output tokens, fitted to ``max_model_len``; the fit is kept in the result
+    (``workload``, ``workload_scale``, ``workload_note``).
+    """
+    fitted = fit_workload(p["workload"], max_model_len, model) if p.get("workload") else None
+    if fitted is not None:
+        p = {**p, "prompt_tokens": fitted.prompt_tokens, "output_tokens": fitted.output_tokens}
     args = PerfArgs.check(**p)
     args.check_context(max_model_len, model)
-    return args.model_dump()
+    return {**args.model_dump(), **(fitted.record() if fitted is not None else {})}
 
 
 PROFILES = typing.get_args(PerfArgs.model_fields["profile"].annotation)

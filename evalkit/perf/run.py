@@ -29,7 +29,6 @@ from evalkit.perf.guidellm import (
     parse_report,
 )
 from evalkit.perf.result import PerfResult, TokenGridResult
-from evalkit.perf.workloads import fit_workload
 from evalkit.runs import RESULT_FILE, new_run_dir
 from evalkit.settings import get_settings
 
@@ -150,20 +149,14 @@ def sweep(
     """
     started = time.monotonic()
     srv = _as_server(srv)
-    fitted = None
-    if workload is not None:
-        fitted = fit_workload(workload, srv.max_model_len, srv.model)
-        prompt_tokens, output_tokens = fitted.prompt_tokens, fitted.output_tokens
     params = dict(profile=profile, rates=rates, prompt_tokens=prompt_tokens, output_tokens=output_tokens,
                   prompt_tokens_stdev=prompt_tokens_stdev, output_tokens_stdev=output_tokens_stdev, data=data,
                   max_seconds=max_seconds, max_requests=max_requests, endpoint=endpoint, sweep_size=sweep_size,
                   max_concurrency=max_concurrency, workers=workers, request_samples=request_samples, html=html,
                   workload=workload, stop_over_saturation=stop_over_saturation)
     p = _check_params(params, srv.max_model_len, srv.model)
-    if fitted is not None:
-        p.update(fitted.record())
-        if echo and fitted.scale < 1:
-            print(f"[evalkit] workload {fitted.note}", flush=True)
+    if echo and p.get("workload_scale", 1) < 1:
+        print(f"[evalkit] workload {p['workload_note']}", flush=True)
     slo_dict = dataclasses.asdict(as_slo(slo)) if slo is not None else None
     if price_per_hour is not None or accelerator is not None:
         hourly_price(price_per_hour, accelerator)
@@ -255,9 +248,6 @@ def command_for(srv, run_dir: str | Path, **kwargs) -> list[str]:
     if unknown:
         raise ConfigError(f"command_for() does not take {', '.join(sorted(unknown))}.",
                           fix=f"use sweep's run parameters: {', '.join(names)}.")
-    if kwargs.get("workload"):
-        fitted = fit_workload(kwargs["workload"], srv.max_model_len, srv.model)
-        kwargs = {**kwargs, "prompt_tokens": fitted.prompt_tokens, "output_tokens": fitted.output_tokens}
     p = _check_params(kwargs, srv.max_model_len, srv.model)
     return build_command(p, target=srv.root_url, model=srv.model, tokenizer=srv.tokenizer, run_dir=Path(run_dir))
 
