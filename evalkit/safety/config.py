@@ -145,6 +145,12 @@ def custom_paths(custom) -> list[Path]:
     return [Path(p) for p in ([custom] if isinstance(custom, (str, Path)) else custom)]
 
 
+def provider_labels(servers: list) -> list[str]:
+    """The promptfoo label of each model: its name, or name@base_url where one model is served twice."""
+    names = [s.model for s in servers]
+    return [s.model if names.count(s.model) == 1 else f"{s.model}@{s.base_url}" for s in servers]
+
+
 def safety_config(srv, tests: list[dict], *, grader=None, max_tokens: int = 64, rules: list[dict] | None = None,
                   grader_max_tokens: int = 128) -> dict:
     """The promptfoo config: one chat prompt (``{{ messages }}``), the model(s), assertion templates, the tests.
@@ -154,8 +160,7 @@ def safety_config(srv, tests: list[dict], *, grader=None, max_tokens: int = 64, 
     """
     rules = rules or load_rules()["rules"]
     servers = list(srv) if isinstance(srv, (list, tuple)) else [srv]
-    names = [s.model for s in servers]
-    labels = [s.model if names.count(s.model) == 1 else f"{s.model}@{s.base_url}" for s in servers]
+    labels = provider_labels(servers)
     config = {
         "description": "evalkit safety: refusals (AdvBench, XSTest), bias (BBQ), custom checks",
         "prompts": ["{{ messages }}"],

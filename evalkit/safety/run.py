@@ -11,7 +11,7 @@ from evalkit.promptfoo import run_promptfoo, write_config
 from evalkit.runs import new_run_dir
 from evalkit.safety import bbq as bbq_mod
 from evalkit.safety.args import SafetyArgs
-from evalkit.safety.config import attach_grader, build_tests, custom_paths, expand_sets, safety_config
+from evalkit.safety.config import attach_grader, build_tests, custom_paths, expand_sets, provider_labels, safety_config
 from evalkit.safety.refusal import load_rules
 from evalkit.safety.result import SafetyResult, rows_from_output
 
@@ -122,7 +122,7 @@ def check_safety(
         hosts = [urlparse(s.base_url).hostname for s in [*servers[1:], *([grader] if grader is not None else [])]]
         run = run_promptfoo(config, run_dir=run_dir, max_concurrency=concurrency, srv=_Watch(servers), echo=echo,
                             timeout_s=timeout_s, allow_hosts=hosts or None)
-    labels = [provider["label"] for provider in safety_config(servers, [])["providers"]]
+    labels = provider_labels(servers)
     srv = servers[0]
     result = SafetyResult(
         run_dir=str(run_dir), model=srv.model, base_url=srv.base_url, sets=chosen,
