@@ -71,7 +71,7 @@ def _field_adapter(cls, name: str):
     field = cls.model_fields[name]
     if not field.metadata:
         return TypeAdapter(field.annotation)
-    return TypeAdapter(typing.Annotated.__class_getitem__((field.annotation, *field.metadata)))
+    return TypeAdapter(typing.Annotated[(field.annotation, *field.metadata)])
 
 
 def _cli_type(annotation) -> tuple[type, list | None]:
@@ -121,7 +121,7 @@ def config_error(cls, exc: ValidationError, *, name: str | None = None, descript
 
 
 def _flat_args(annotation) -> list:
-    args = typing.get_args(annotation)
+    """The members of a union annotation (``int | None`` -> int, None), or the annotation itself."""
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        return [a for arg in args for a in ([arg] if typing.get_origin(arg) is Literal else [arg])]
+        return list(typing.get_args(annotation))
     return [annotation]
