@@ -47,16 +47,26 @@ def node_version() -> str | None:
 
 @functools.lru_cache(maxsize=1)
 def gpu_info() -> list[dict]:
-    """Name and memory of each NVIDIA GPU (empty without nvidia-smi or a GPU)."""
+    """Name, memory and free memory (MiB) of each NVIDIA GPU (empty without nvidia-smi or a GPU)."""
     smi = shutil.which("nvidia-smi")
     if not smi:
         return []
-    out = proc.output([smi, "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"], timeout_s=15)
+    out = proc.output([smi, "--query-gpu=name,memory.total,memory.free", "--format=csv,noheader,nounits"],
+                      timeout_s=15)
+    return parse_gpus(out or "")
+
+
+def parse_gpus(text: str) -> list[dict]:
+    """The lines of ``nvidia-smi --query-gpu=name,memory.total,memory.free --format=csv,noheader,nounits``."""
     gpus = []
-    for line in (out or "").strip().splitlines():
-        name, _, mem = line.rpartition(",")
-        if name:
-            gpus.append({"name": name.strip(), "memory_mib": int(float(mem))})
+    for line in text.strip().splitlines():
+        name, *numbers = line.rsplit(",", 2)
+        try:
+            total, free = (int(float(n)) for n in numbers)
+        except ValueError:
+            continue
+        if name.strip():
+            gpus.append({"name": name.strip(), "memory_mib": total, "free_mib": free})
     return gpus
 
 

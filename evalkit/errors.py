@@ -52,6 +52,10 @@ class ServerStartError(EvalkitError):
     """A vLLM server exited or timed out while starting."""
 
 
+class NotEnoughMemoryError(ServerStartError):
+    """A new server would not fit in the memory left beside the servers already running."""
+
+
 class ServerDiedError(EvalkitError):
     """The server stopped answering during a run."""
 

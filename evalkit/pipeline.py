@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -151,6 +152,8 @@ def run(
     only: list[str] | None = None,
     thresholds: str | Path | None = None,
     echo: bool = True,
+    server=None,
+    when_timing_done: Callable[[], None] | None = None,
 ) -> Path:
     """Run the pyramid's notebooks in order against one server, then scorecard, gates and report.
 
@@ -162,6 +165,9 @@ def run(
         only: run just these notebooks (names like "01_performance").
         thresholds: thresholds file for the gates (default: thresholds.yaml).
         echo: print progress.
+        server: a :class:`~evalkit.serve.Server` for the model, already started (it is stopped at the end).
+        when_timing_done: called once the performance notebook is done (or before the first notebook when it
+            does not run): from then on, another process's CPU use cannot disturb a latency measurement.
 
     Returns:
         The run folder.
@@ -194,13 +200,16 @@ def run(
         if echo:
             print(f"[evalkit] run folder: {folder}", flush=True)
         todo = [n for n in NOTEBOOKS if (not only or n in only) and state.status(n) != "ok"]
-        srv = serve(model, base_url=base_url or state.data.get("base_url"), echo=echo)
+        srv = server or serve(model, base_url=base_url or state.data.get("base_url"), echo=echo)
+        timed = layers.get("performance").notebook
         started = time.monotonic()
         try:
             state.data["server"] = {"base_url": srv.base_url, "model": srv.model, "started_here": srv.started,
                                     "ready_s": srv.info.ready_s}
             state.save()
             (folder / "notebooks").mkdir(exist_ok=True)
+            if when_timing_done and timed not in todo:
+                when_timing_done()
             for name in todo:
                 if not srv.healthy():
                     state.mark(name, status="skipped", error=srv.problem() or "server not answering")
@@ -211,6 +220,8 @@ def run(
                           **params.get(name, {})}
                 state.mark(name, status="running")
                 state.mark(name, **execute_notebook(name, folder / "notebooks", values, echo))
+                if when_timing_done and name == timed:
+                    when_timing_done()
         except KeyboardInterrupt:
             for name in todo:
                 if state.status(name) == "running":
@@ -261,11 +272,14 @@ def run_models(profile: str, models: list[str], *, only: list[str] | None = None
                echo: bool = True) -> tuple[Path, dict[str, Path]]:
     """The pyramid once per model (each on its own server, one after the other), then one comparison.
 
+    The next model's server starts while the current model's pyramid runs, once its performance layer is done
+    (a start would disturb its latencies) and when memory allows two servers (else after the current one stops).
+
     Returns:
         The comparison folder (``runs/<time>-compare``, with compare.html) and ``{model: run folder}``.
     """
     from evalkit.comparison import write_comparison
-    from evalkit.serve import resolve_model
+    from evalkit.serve import Starting, prestart, resolve_model
 
     if len(models) < 2 or len(set(models)) != len(models):
         raise ConfigError(f"--models needs two or more different models, got {models}.",
@@ -273,10 +287,23 @@ def run_models(profile: str, models: list[str], *, only: list[str] | None = None
     for name in models:  # an unknown name is refused before anything runs
         resolve_model(name)
     runs: dict[str, Path] = {}
-    for name in models:
-        if echo:
-            print(f"[evalkit] model {len(runs) + 1} of {len(models)}: {name}", flush=True)
-        runs[name] = run(profile, model=name, only=only, thresholds=thresholds, echo=echo)
+    pending: list[Starting] = []
+    try:
+        for i, name in enumerate(models):
+            if echo:
+                print(f"[evalkit] model {i + 1} of {len(models)}: {name}", flush=True)
+            server = pending.pop().ready() if pending else None
+
+            def start_next(following=models[i + 1] if i + 1 < len(models) else None):
+                nxt = following and prestart(following, echo=echo)
+                if nxt:
+                    pending.append(nxt)
+
+            runs[name] = run(profile, model=name, only=only, thresholds=thresholds, echo=echo, server=server,
+                             when_timing_done=start_next)
+    finally:
+        for nxt in pending:  # an error or an interrupt: the next server is not left starting
+            nxt.stop()
     out = new_run_dir("compare")
     page = write_comparison(runs, out)
     if echo:

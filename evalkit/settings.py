@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -31,7 +31,11 @@ class Settings(BaseSettings):
 
     model: str = Field("ladder-m", description="model preset name, local model directory or hub id")
     base_url: str | None = Field(None, description="attach to this OpenAI-compatible endpoint instead of starting vLLM")
-    host: str = "127.0.0.1"
+    host: str = Field("127.0.0.1", description="address a new server listens on; anything but loopback is "
+                      "reachable from other machines (a warning says so)")
+    api_key: SecretStr | None = Field(
+        None, description="a key every request to the model server must carry: given to vLLM (VLLM_API_KEY), "
+        "GuideLLM, lm-eval and promptfoo (OPENAI_API_KEY), never written into a file evalkit saves")
     port: int = Field(8000, ge=1, le=65535)
     device: Literal["auto", "cpu", "gpu"] = "auto"
 
@@ -40,6 +44,12 @@ class Settings(BaseSettings):
     enforce_eager: bool | None = Field(
         None, description="skip CUDA graphs/compile warm-up: faster start, slower decoding (None: on CPU only)")
     cpu_kvcache_gib: int = Field(1, ge=1, description="VLLM_CPU_KVCACHE_SPACE for the CPU build")
+    cpu_executor: Literal["uni", "mp"] = Field(
+        "uni", description="vLLM executor on a CPU: 'uni' runs the model in the engine process, 'mp' (vLLM's "
+        "default) in a worker process of its own, one more process to start (benchmarks/bench_serve.py)")
+    cpu_fork_engine: bool = Field(
+        True, description="on a CPU, fork vLLM's engine process from its API server instead of spawning it, "
+        "which skips a second import of vLLM and torch (evalkit/serve/vllm_fork.py)")
     gpu_memory_utilization: float = Field(0.90, gt=0, le=1)
     max_model_len: int | None = Field(None, gt=0, description="cap the context (defaults to the preset's)")
     extra_server_args: list[str] = Field(default_factory=list)
@@ -53,6 +63,10 @@ class Settings(BaseSettings):
 
     offline: bool = Field(True, description="forbid model/dataset hub access in every tool")
     node_dir: Path | None = Field(None, description="folder with node/npm (default: the Python environment's bin)")
+
+    def api_key_value(self) -> str:
+        """The API key in clear ("" without one): only for a request header or a tool's environment."""
+        return self.api_key.get_secret_value() if self.api_key is not None else ""
 
     @property
     def venv_bin(self) -> Path:
@@ -91,15 +105,53 @@ class Settings(BaseSettings):
         )
         if self.offline:
             env.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
+        if self.api_key is not None:  # lm-eval's local-completions and promptfoo's openai provider read it
+            env["OPENAI_API_KEY"] = self.api_key_value()
         if extra:
             env.update(extra)
         return env
 
 
+SECRET_VARIABLES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "OPENAI_API_KEY", "VLLM_API_KEY", "EVALKIT_API_KEY",
+                    "ANTHROPIC_API_KEY", "AZURE_OPENAI_API_KEY")
+
+
+def secrets(settings: Settings | None = None) -> list[str]:
+    """The secret values evalkit knows of (its API key, tokens and keys in the environment), longest first."""
+    settings = settings or get_settings()
+    found = {os.environ.get(name, "") for name in SECRET_VARIABLES}
+    found.add(settings.api_key_value())
+    return sorted((s for s in found if len(s) >= 4), key=len, reverse=True)
+
+
+def redact(text: str, settings: Settings | None = None) -> str:
+    """``text`` with every known secret value replaced by ``***``."""
+    for secret in secrets(settings):
+        text = text.replace(secret, "***")
+    return text
+
+
 @functools.lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read once from the environment."""
-    return Settings()
+    """The process-wide settings, read once from the environment.
+
+    Raises:
+        ConfigError: an ``EVALKIT_*`` variable whose value does not fit its setting (each one named).
+    """
+    from pydantic import ValidationError
+
+    from evalkit.errors import ConfigError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        wrong = []
+        for error in exc.errors():
+            name = f"EVALKIT_{str(error['loc'][0]).upper()}"
+            shown = "***" if name == "EVALKIT_API_KEY" else os.environ.get(name, error.get("input"))
+            wrong.append(f"{name}={shown!r}: {error['msg']}")
+        fix = "correct or unset those variables (`env | grep EVALKIT_`); evalkit/settings.py lists every setting."
+        raise ConfigError("Settings from the environment are not valid: " + "; ".join(wrong) + ".", fix=fix) from None
 
 
 def reload_settings() -> Settings:

@@ -4,11 +4,13 @@
 Order of preference: an explicit base URL (any OpenAI-compatible endpoint: a vLLM deployment, a cluster
 router); a server this project already started for the same model (state files under ``runs/servers``); a
 server answering on the chosen port with the same model; otherwise a new ``python -m
-vllm.entrypoints.openai.api_server`` bound to 127.0.0.1, watched while it starts, with its log kept. A server
-that ``serve()`` starts belongs to the calling process and ends with it (a parent-death signal on Linux), so a
-killed kernel or job leaves nothing running; one started by ``evalkit serve`` (``keep=True``) outlives it until
-``evalkit stop``. ``evalkit status`` shows each server's owner; ``evalkit stop --orphans`` ends servers whose
-owner is gone.
+vllm.entrypoints.openai.api_server`` (on a CPU through :mod:`~evalkit.serve.vllm_fork`, which starts in half
+the time) bound to 127.0.0.1, watched while it starts, with its log kept, once :mod:`~evalkit.serve.memory`
+found room for it. A server that ``serve()`` starts belongs to the calling process and ends with it (a
+parent-death signal on Linux), so a killed kernel or job leaves nothing running; one started by ``evalkit
+serve`` (``keep=True``) outlives it until ``evalkit stop``. ``evalkit status`` shows each server's owner;
+``evalkit stop --orphans`` ends servers whose owner is gone. :func:`prestart` starts the next model's server
+without waiting for it (``evalkit run --models``).
 
 The package is split by concern: :mod:`~evalkit.serve.http` (requests to an endpoint, ports),
 :mod:`~evalkit.serve.resolve` (which model), :mod:`~evalkit.serve.state` (the servers this project started),
@@ -19,22 +21,25 @@ vLLM command line).
 from evalkit.serve.http import http_json, list_models, normalize_base_url, port_free
 from evalkit.serve.resolve import ModelRef, resolve_model
 from evalkit.serve.server import Server, attach
-from evalkit.serve.start import detect_device, serve, server_command
+from evalkit.serve.start import Starting, detect_device, prestart, serve, server_command, server_env
 from evalkit.serve.state import ServerInfo, project_servers, stop_servers
 
 __all__ = [
     "ModelRef",
     "Server",
     "ServerInfo",
+    "Starting",
     "attach",
     "detect_device",
     "http_json",
     "list_models",
     "normalize_base_url",
     "port_free",
+    "prestart",
     "project_servers",
     "resolve_model",
     "serve",
     "server_command",
+    "server_env",
     "stop_servers",
 ]

@@ -7,13 +7,21 @@ import socket
 import urllib.error
 import urllib.request
 
-from evalkit.settings import Settings
+from evalkit.settings import Settings, get_settings
 
 
-def http_json(url: str, payload: dict | None = None, timeout: float = 5.0) -> dict:
-    """GET (payload None) or POST JSON and decode the JSON reply. Raises OSError/ValueError on failure."""
+def http_json(url: str, payload: dict | None = None, timeout: float = 5.0, api_key: str | None = None) -> dict:
+    """GET (payload None) or POST JSON and decode the JSON reply. Raises OSError/ValueError on failure.
+
+    ``api_key``: sent as a bearer token (default: the ``api_key`` setting, when there is one).
+    """
     data = json.dumps(payload).encode() if payload is not None else None
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if api_key is None:
+        api_key = get_settings().api_key_value()
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    request = urllib.request.Request(url, data=data, headers=headers)
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.loads(response.read().decode())
 
@@ -28,9 +36,9 @@ def normalize_base_url(url: str) -> str:
     return url
 
 
-def list_models(base_url: str, timeout: float = 5.0) -> list[dict]:
-    """The ``data`` list of ``GET {base_url}/models``."""
-    return http_json(f"{normalize_base_url(base_url)}/models", timeout=timeout).get("data", [])
+def list_models(base_url: str, timeout: float = 5.0, api_key: str | None = None) -> list[dict]:
+    """The ``data`` list of ``GET {base_url}/models`` (``api_key``: see :func:`http_json`)."""
+    return http_json(f"{normalize_base_url(base_url)}/models", timeout=timeout, api_key=api_key).get("data", [])
 
 
 def port_free(host: str, port: int) -> bool:
@@ -45,7 +53,7 @@ def port_free(host: str, port: int) -> bool:
 
 def _answers(base_url: str, settings: Settings) -> bool:
     try:
-        list_models(base_url, settings.request_timeout_s)
+        list_models(base_url, settings.request_timeout_s, settings.api_key_value())
     except (OSError, ValueError):
         return False
     return True

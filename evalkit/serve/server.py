@@ -63,7 +63,7 @@ class Server:
     # --- health
     def healthy(self, timeout: float | None = None) -> bool:
         try:
-            list_models(self.base_url, timeout or self.settings.request_timeout_s)
+            list_models(self.base_url, timeout or self.settings.request_timeout_s, self.settings.api_key_value())
         except (OSError, ValueError):
             return False
         return True
@@ -98,7 +98,7 @@ class Server:
 
     def _post(self, path: str, payload: dict) -> dict:
         try:
-            return http_json(f"{self.base_url}/{path}", payload, timeout=120)
+            return http_json(f"{self.base_url}/{path}", payload, timeout=120, api_key=self.settings.api_key_value())
         except urllib.error.HTTPError as exc:
             body = exc.read().decode(errors="replace")[:500]
             raise ConfigError(f"The server refused the request to /{path} (HTTP {exc.code}): {body}") from None
@@ -143,8 +143,14 @@ def attach(base_url: str, model: str | None = None, settings: Settings | None = 
     settings = settings or get_settings()
     url = normalize_base_url(base_url)
     try:
-        served = list_models(url, settings.request_timeout_s)
+        served = list_models(url, settings.request_timeout_s, settings.api_key_value())
     except urllib.error.HTTPError as exc:
+        if exc.code == 401:
+            raise ServerUnreachableError(
+                f"{url}/models answered HTTP 401: the server wants an API key"
+                + (" and refused the one evalkit sent." if settings.api_key else "."),
+                fix="set EVALKIT_API_KEY to the key the server was started with (vLLM's --api-key).",
+            ) from None
         raise ServerUnreachableError(
             f"{url}/models answered HTTP {exc.code}: this is not an OpenAI-compatible endpoint (or needs a key).",
             fix="check the base URL; it should be the address that serves /v1/models.",
@@ -170,7 +176,7 @@ def attach(base_url: str, model: str | None = None, settings: Settings | None = 
 
 def _attach_same_model(url: str, ref: ModelRef, settings: Settings) -> Server:
     try:
-        served = [m["id"] for m in list_models(url, settings.request_timeout_s)]
+        served = [m["id"] for m in list_models(url, settings.request_timeout_s, settings.api_key_value())]
     except (OSError, ValueError):
         served = None
     if served and ref.name in served:

@@ -1,7 +1,8 @@
 """Starting vLLM: :func:`serve` attaches to a suitable running server or starts ``vllm serve`` and waits for it.
 
-A new server is ``python -m vllm.entrypoints.openai.api_server`` bound to 127.0.0.1, watched while it starts,
-with its log kept.
+A new server is vLLM's OpenAI server (``python -m vllm.entrypoints.openai.api_server``; on a CPU through
+:mod:`evalkit.serve.vllm_fork`, which starts in about half the time) bound to 127.0.0.1, watched while it
+starts, with its log kept.
 """
 
 from __future__ import annotations
@@ -13,18 +14,21 @@ import shlex
 import sys
 import threading
 import time
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
 from evalkit import proc
 from evalkit.envreport import gpu_info
 from evalkit.errors import (
+    NotEnoughMemoryError,
     PortInUseError,
     ServerStartError,
     ToolMissingError,
 )
 from evalkit.models import check_model_folder
 from evalkit.serve.http import _answers, list_models, port_free
+from evalkit.serve.memory import check_room
 from evalkit.serve.resolve import ModelRef, resolve_model
 from evalkit.serve.server import Server, _attach_same_model, attach
 from evalkit.serve.state import ServerInfo, _port_lock, _state_path, project_servers
@@ -94,6 +98,13 @@ def serve(
         return _start(ref, port, max_model_len, extra_args, start_timeout_s, settings, echo, keep)
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+class ExposedServerWarning(UserWarning):
+    """A new server listens on an address other machines can reach."""
+
+
 def detect_device(settings: Settings) -> str:
     if settings.device != "auto":
         return settings.device
@@ -102,9 +113,17 @@ def detect_device(settings: Settings) -> str:
 
 def server_command(ref: ModelRef, port: int, device: str, settings: Settings,
                    max_model_len: int | None = None, extra_args: list[str] | None = None) -> list[str]:
-    """The argument list that starts vLLM's OpenAI server for ``ref``."""
+    """The argument list that starts vLLM's OpenAI server for ``ref``.
+
+    On a CPU the server is started through :mod:`evalkit.serve.vllm_fork` unless ``settings.cpu_fork_engine``
+    is off; :func:`server_env` gives the environment that goes with the command.
+    """
+    if device == "cpu" and settings.cpu_fork_engine:
+        entry = [str(Path(__file__).with_name("vllm_fork.py"))]
+    else:
+        entry = ["-m", "vllm.entrypoints.openai.api_server"]
     cmd = [
-        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+        sys.executable, *entry,
         "--model", ref.source,
         "--served-model-name", ref.name,
         "--host", settings.host,
@@ -113,6 +132,8 @@ def server_command(ref: ModelRef, port: int, device: str, settings: Settings,
     ]
     if device == "cpu":
         cmd += ["--dtype", "float32"]
+        if settings.cpu_executor == "uni":
+            cmd += ["--distributed-executor-backend", "uni"]
     else:
         cmd += ["--dtype", "auto", "--gpu-memory-utilization", str(settings.gpu_memory_utilization)]
     eager = settings.enforce_eager if settings.enforce_eager is not None else device == "cpu"
@@ -124,6 +145,19 @@ def server_command(ref: ModelRef, port: int, device: str, settings: Settings,
     return cmd + list(settings.extra_server_args) + list(extra_args or [])
 
 
+def server_env(device: str, settings: Settings) -> dict[str, str]:
+    """The environment of a new server: the tools' offline environment plus what the CPU choices need."""
+    extra = {"VLLM_API_KEY": settings.api_key_value()} if settings.api_key is not None else {}
+    if device != "cpu":
+        return settings.tool_env(extra)
+    extra["VLLM_CPU_KVCACHE_SPACE"] = str(settings.cpu_kvcache_gib)
+    if settings.cpu_executor == "uni":
+        # vLLM's CPU platform replaces 'uni' by 'mp' unless its engine multiprocessing switch is off; the
+        # switch does not change how the API server runs its engine (always a process of its own)
+        extra["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+    return settings.tool_env(extra)
+
+
 def _owner(keep: bool) -> tuple[int | None, str]:
     if keep:
         return None, "none: runs until `evalkit stop`"
@@ -133,6 +167,72 @@ def _owner(keep: bool) -> tuple[int | None, str]:
 
 def _start(ref: ModelRef, port: int, max_model_len, extra_args, start_timeout_s, settings: Settings, echo,
            keep: bool = False) -> Server:
+    return _spawn(ref, port, max_model_len, extra_args, start_timeout_s, settings, echo, keep).ready()
+
+
+class Starting:
+    """A server spawned and still starting; :meth:`ready` waits until it answers and returns its :class:`Server`.
+
+    ``with`` stops it when the block is left before :meth:`ready` returned (an error or an interrupt meanwhile).
+    """
+
+    def __init__(self, ref: ModelRef, process, info: ServerInfo, timeout_s: float, settings: Settings, echo: bool):
+        self.ref, self.process, self.info = ref, process, info
+        self.timeout_s, self.settings, self.echo = timeout_s, settings, echo
+        self.server: Server | None = None
+
+    def __enter__(self) -> Starting:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.server is None:
+            self.stop()
+
+    def stop(self) -> None:
+        proc.stop_group(self.process)
+
+    def _failed(self, message: str, fix: str) -> ServerStartError:
+        self.stop()
+        log = Path(self.info.log_path)
+        return ServerStartError(f"{message}\nLast lines of its log:\n{_log_tail(log)}\n"
+                                f"Command: {shlex.join(self.info.command)}\nLog: {log}", fix=fix)
+
+    def ready(self) -> Server:
+        """Wait until the server answers /v1/models; raise :class:`ServerStartError` when it exits or times out."""
+        info, started = self.info, self.info.started_at
+        try:
+            while True:
+                code = self.process.poll()
+                if code is not None:
+                    raise self._failed(
+                        f"vLLM exited with code {code} after {time.time() - started:.0f} s while starting "
+                        f"{self.ref.name}.", "read the log lines above; rerun the command by hand to experiment.")
+                try:
+                    served = list_models(info.base_url, self.settings.request_timeout_s,
+                                         self.settings.api_key_value())
+                    info.max_model_len = next((m.get("max_model_len") for m in served if m["id"] == self.ref.name),
+                                              None)
+                    break
+                except (OSError, ValueError):
+                    pass
+                if time.time() - started > self.timeout_s:
+                    raise self._failed(
+                        f"vLLM did not answer on {info.base_url} within {self.timeout_s:.0f} s.",
+                        "a first start on a slow machine can take minutes: raise EVALKIT_START_TIMEOUT_S.")
+                time.sleep(0.25)
+        except BaseException:
+            self.stop()
+            raise
+        info.ready_s = round(time.time() - started, 1)
+        _state_path(self.settings, info.port).write_text(json.dumps(asdict(info), indent=2))
+        _say(self.echo, f"vLLM ready for {self.ref.name} at {info.base_url} after {info.ready_s} s")
+        self.server = Server(info, process=self.process, started=True, settings=self.settings)
+        return self.server
+
+
+def _spawn(ref: ModelRef, port: int, max_model_len, extra_args, start_timeout_s, settings: Settings, echo,
+           keep: bool = False) -> Starting:
+    """Check that vLLM, the model folder and the memory are there, then start the server's process."""
     if importlib.util.find_spec("vllm") is None:
         raise ToolMissingError(
             "vLLM is not installed in this Python environment.",
@@ -142,52 +242,43 @@ def _start(ref: ModelRef, port: int, max_model_len, extra_args, start_timeout_s,
     device = detect_device(settings)
     if Path(ref.source).is_dir():
         check_model_folder(ref.source, device)
+    check_room(ref, device, settings)
+    if settings.host not in LOOPBACK:
+        warnings.warn(f"vLLM will listen on {settings.host}:{port}, reachable from other machines"
+                      + ("" if settings.api_key else " and without an API key (set EVALKIT_API_KEY)")
+                      + "; EVALKIT_HOST=127.0.0.1 keeps it on this machine.", ExposedServerWarning, stacklevel=4)
     command = server_command(ref, port, device, settings, max_model_len, extra_args)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     log_path = settings.runs_dir / "servers" / f"{ref.name.replace('/', '_')}-{port}-{stamp}.log"
-    env = settings.tool_env({"VLLM_CPU_KVCACHE_SPACE": str(settings.cpu_kvcache_gib)} if device == "cpu" else None)
     _say(echo, f"starting vLLM ({device}) for {ref.name} on port {port}; log: {log_path}")
     started = time.time()
     owner_pid, owner = _owner(keep)
     tied = owner_pid is not None and threading.current_thread() is threading.main_thread()
-    process = proc.spawn(command, log_path=log_path, env=env, die_with_parent=tied)
-    url = f"http://{settings.host}:{port}/v1"
-    timeout = start_timeout_s or settings.start_timeout_s
-    info = ServerInfo(model=ref.name, base_url=url, tokenizer=ref.tokenizer, source=ref.source, pid=process.pid,
-                      port=port, command=command, log_path=str(log_path), started_at=started, device=device,
-                      owner_pid=owner_pid, owner=owner)
+    process = proc.spawn(command, log_path=log_path, env=server_env(device, settings), die_with_parent=tied)
+    info = ServerInfo(model=ref.name, base_url=f"http://{settings.host}:{port}/v1", tokenizer=ref.tokenizer,
+                      source=ref.source, pid=process.pid, port=port, command=command, log_path=str(log_path),
+                      started_at=started, device=device, owner_pid=owner_pid, owner=owner)
+    return Starting(ref, process, info, start_timeout_s or settings.start_timeout_s, settings, echo)
+
+
+def prestart(model: str, settings: Settings | None = None, echo: bool = True) -> Starting | None:
+    """Start a server for ``model`` beside those running, without waiting for it; ``ready()`` waits later.
+
+    Returns None when a server for the model already runs (``serve()`` attaches to it) or when memory does not
+    allow another server now (said when ``echo``; ``serve()`` later starts it or refuses with the numbers).
+    """
+    settings = settings or get_settings()
+    ref = resolve_model(model, settings)
+    if any(info.model == ref.name for info in project_servers(settings)):
+        return None
+    port = next((p for p in range(settings.port, settings.port + 21) if port_free(settings.host, p)), None)
+    if port is None:
+        return None
     try:
-        while True:
-            code = process.poll()
-            if code is not None:
-                proc.stop_group(process)
-                raise ServerStartError(
-                    f"vLLM exited with code {code} after {time.time() - started:.0f} s while starting {ref.name}.\n"
-                    f"Last lines of its log:\n{_log_tail(log_path)}\n"
-                    f"Command: {shlex.join(command)}\nLog: {log_path}",
-                    fix="read the log lines above; rerun the command by hand to experiment.",
-                )
-            try:
-                served = list_models(url, settings.request_timeout_s)
-                info.max_model_len = next((m.get("max_model_len") for m in served if m["id"] == ref.name), None)
-                break
-            except (OSError, ValueError):
-                pass
-            if time.time() - started > timeout:
-                proc.stop_group(process)
-                raise ServerStartError(
-                    f"vLLM did not answer on {url} within {timeout:.0f} s.\nLast lines of its log:\n"
-                    f"{_log_tail(log_path)}\nCommand: {shlex.join(command)}\nLog: {log_path}",
-                    fix="a first start on a slow machine can take minutes: raise EVALKIT_START_TIMEOUT_S.",
-                )
-            time.sleep(1.0)
-    except BaseException:
-        proc.stop_group(process)
-        raise
-    info.ready_s = round(time.time() - started, 1)
-    _state_path(settings, port).write_text(json.dumps(asdict(info), indent=2))
-    _say(echo, f"vLLM ready for {ref.name} at {url} after {info.ready_s} s")
-    return Server(info, process=process, started=True, settings=settings)
+        return _spawn(ref, port, None, None, None, settings, echo)
+    except NotEnoughMemoryError as exc:
+        _say(echo, f"{ref.name} starts later: {exc.problem}")
+        return None
 
 
 def _log_tail(path: Path, lines: int = 15) -> str:

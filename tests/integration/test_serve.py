@@ -10,7 +10,7 @@ import time
 import pytest
 
 from evalkit import errors, proc
-from evalkit.serve import project_servers, serve
+from evalkit.serve import prestart, project_servers, serve
 
 
 def group_members(pgid: int) -> list[int]:
@@ -85,7 +85,7 @@ def test_server_dying_at_start_up_is_reported(test_settings, tmp_path):
         serve(str(broken), settings=settings, echo=False)
     message = str(info.value)
     assert "exited with code" in message and "Last lines of its log" in message
-    assert "vllm.entrypoints.openai.api_server" in message and "--model" in message
+    assert "vllm_fork.py" in message and "--model" in message
     log = message.split("Log: ")[1].split("\n")[0]
     assert os.path.exists(log)
     assert not any(s.port == 8798 for s in project_servers(settings))  # the session's own server is listed too
@@ -106,3 +106,20 @@ def processes_mentioning(text: str) -> list[int]:
             except OSError:
                 continue
     return found
+
+
+def test_next_model_starts_while_the_current_one_serves(test_settings, tmp_path):
+    settings = test_settings.model_copy(update={"port": 8780, "runs_dir": tmp_path / "runs"})
+    with serve("ladder-s", settings=settings, echo=False) as first:
+        starting = prestart("stories260k", settings, echo=False)
+        assert starting is not None  # two small servers fit in memory
+        with starting:
+            assert first.healthy()  # the current server keeps answering while the next one starts
+            nxt = starting.ready()
+        try:
+            assert nxt.base_url != first.base_url and nxt.healthy() and first.healthy()
+            assert sorted(s.model for s in project_servers(settings)) == ["ladder-s", "stories260k"]
+            assert prestart("stories260k", settings, echo=False) is None  # already served: serve() attaches
+        finally:
+            nxt.stop()
+    assert project_servers(settings) == []

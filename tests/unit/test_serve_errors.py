@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 
 from evalkit import errors
-from evalkit.serve import attach, normalize_base_url, resolve_model, serve, server_command
+from evalkit.serve import attach, normalize_base_url, resolve_model, serve, server_command, server_env
 from evalkit.settings import Settings
 
 
@@ -134,13 +134,27 @@ def test_port_in_use_by_something_else(settings):
 def test_cpu_command_line(settings):
     ref = resolve_model("stories260k", settings)
     cmd = server_command(ref, 8123, "cpu", settings, max_model_len=256)
-    assert cmd[1:3] == ["-m", "vllm.entrypoints.openai.api_server"]
+    assert cmd[1].endswith("vllm_fork.py")  # the engine process forked: one import of vLLM instead of two
+    assert cmd[cmd.index("--distributed-executor-backend") + 1] == "uni"
+    assert server_env("cpu", settings)["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"  # else vLLM turns uni into mp
     assert cmd[cmd.index("--dtype") + 1] == "float32" and "--enforce-eager" in cmd
     assert cmd[cmd.index("--served-model-name") + 1] == "stories260k"
     assert cmd[cmd.index("--host") + 1] == "127.0.0.1" and cmd[cmd.index("--max-model-len") + 1] == "256"
     gpu = server_command(ref, 8123, "gpu", settings)
     assert "--gpu-memory-utilization" in gpu and "float32" not in gpu
     assert "--enforce-eager" not in gpu  # CUDA graphs on a GPU: a slower start for faster decoding
+    assert gpu[1:3] == ["-m", "vllm.entrypoints.openai.api_server"]  # vLLM's own defaults on a GPU
+    assert "--distributed-executor-backend" not in gpu
+    assert "VLLM_ENABLE_V1_MULTIPROCESSING" not in server_env("gpu", settings)
+
+
+def test_cpu_start_choices_can_be_set_back_to_vllms_defaults(settings):
+    ref = resolve_model("stories260k", settings)
+    plain = settings.model_copy(update={"cpu_fork_engine": False, "cpu_executor": "mp"})
+    cmd = server_command(ref, 8123, "cpu", plain)
+    assert cmd[1:3] == ["-m", "vllm.entrypoints.openai.api_server"]
+    assert "--distributed-executor-backend" not in cmd
+    assert "VLLM_ENABLE_V1_MULTIPROCESSING" not in server_env("cpu", plain)
 
 
 @pytest.mark.parametrize("device", ["cpu", "gpu"])
@@ -210,3 +224,39 @@ def test_stop_orphans_ends_only_servers_whose_owner_is_gone(settings, tmp_path):
     finally:
         for sleeper in sleepers.values():
             proc.stop_group(sleeper)
+
+
+def test_a_server_that_would_not_fit_is_refused_with_the_numbers_before_it_starts(settings, monkeypatch):
+    from evalkit.serve import memory
+
+    monkeypatch.setattr(memory, "available_gib", lambda device: 1.7)
+    spawned = []
+    monkeypatch.setattr("evalkit.proc.spawn", lambda *a, **k: spawned.append(a))
+    with pytest.raises(errors.NotEnoughMemoryError) as info:
+        serve("ladder-l", settings=settings.model_copy(update={"device": "cpu"}), echo=False)
+    message = str(info.value)
+    # weights of ladder-l (5.3 M float32 parameters), the 1 GiB KV cache, the measured runtime, what is free
+    assert "start ladder-l: it needs about 2.4 GiB (weights 0.02 + KV cache 1.0 + runtime 1.4)" in message
+    assert "1.7 GiB is free and 1.0 GiB is kept for the tools" in message and "evalkit stop --port" in message
+    assert spawned == []
+
+
+def test_memory_estimate_follows_the_start_up_choices_and_the_kv_cache(settings, monkeypatch):
+    from evalkit.serve import memory
+
+    monkeypatch.setattr(memory, "available_gib", lambda device: 64.0)
+    ref = resolve_model("ladder-m", settings)
+    fast = memory.server_memory(ref, "cpu", settings)
+    plain = memory.server_memory(ref, "cpu", settings.model_copy(update={
+        "cpu_fork_engine": False, "cpu_executor": "mp", "cpu_kvcache_gib": 4}))
+    assert fast.fits and round(fast.runtime_gib, 1) == 1.4 and fast.kv_cache_gib == 1.0
+    assert round(plain.runtime_gib, 1) == 2.2 and plain.kv_cache_gib == 4.0
+    assert round(plain.need_gib - fast.need_gib, 1) == 3.8
+
+
+def test_gpu_memory_is_read_from_nvidia_smi_lines():
+    from evalkit.envreport import parse_gpus
+
+    text = "NVIDIA L4, 23034, 22711\nNVIDIA H200, 143771, 140000\nnot a gpu line\n"
+    assert parse_gpus(text) == [{"name": "NVIDIA L4", "memory_mib": 23034, "free_mib": 22711},
+                                {"name": "NVIDIA H200", "memory_mib": 143771, "free_mib": 140000}]

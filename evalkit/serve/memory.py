@@ -1,0 +1,108 @@
+"""Whether the machine has room for one more server: estimated from the preset's figures, checked before a start.
+
+On a CPU a server takes its weights, the KV cache it is given (``cpu_kvcache_gib``) and its processes' own
+memory (Python, torch and vLLM: measured by ``benchmarks/bench_serve.py`` as the resident memory of the server's
+process tree less weights and KV cache). On a GPU vLLM claims ``gpu_memory_utilization`` of the whole GPU,
+whatever the model, so a second server fits only where the first left that much free. A start that would not
+fit is refused with the numbers and the servers that hold the memory, before anything is spawned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from evalkit.errors import NotEnoughMemoryError
+from evalkit.serve.resolve import ModelRef
+from evalkit.serve.state import project_servers
+from evalkit.settings import Settings
+
+GIB = 1024**3
+# the processes of a CPU server beside weights and KV cache, with both start-up choices on (one engine process
+# forked from the API server): 2.35 GiB resident for ladder-m with a 1 GiB KV cache in bench_serve.py
+CPU_RUNTIME_GIB = 1.4
+CPU_WORKER_GIB = 0.6  # a worker process of its own (cpu_executor="mp")
+CPU_SPAWN_GIB = 0.2  # an engine process that imported everything again instead of sharing the API server's pages
+TOOLS_HEADROOM_GIB = 1.0  # what GuideLLM, lm-eval or promptfoo need beside the servers
+
+
+@dataclass(frozen=True)
+class ServerMemory:
+    """What a new server would take and what the machine has free (GiB)."""
+
+    model: str
+    device: str
+    weights_gib: float
+    kv_cache_gib: float
+    runtime_gib: float
+    available_gib: float
+    held: list[str] = field(default_factory=list)  # the servers evalkit runs now, "model on port N"
+
+    @property
+    def need_gib(self) -> float:
+        return self.weights_gib + self.kv_cache_gib + self.runtime_gib
+
+    @property
+    def fits(self) -> bool:
+        headroom = TOOLS_HEADROOM_GIB if self.device == "cpu" else 0.0
+        return self.need_gib + headroom <= self.available_gib
+
+
+def weights_bytes(ref: ModelRef) -> int:
+    """Bytes of weights: the preset's figure, else the weight files of a local folder (0 when unknown)."""
+    if ref.preset is not None:
+        return ref.preset.weight_bytes
+    folder = Path(ref.source)
+    if not folder.is_dir():
+        return 0
+    return sum(p.stat().st_size for p in folder.iterdir() if p.suffix in (".safetensors", ".bin", ".pt"))
+
+
+def available_gib(device: str) -> float:
+    """Memory free for a new server: the system's available memory on a CPU, the first GPU's free memory."""
+    if device == "cpu":
+        import psutil
+
+        return psutil.virtual_memory().available / GIB
+    from evalkit.envreport import gpu_info
+
+    gpus = gpu_info()
+    return gpus[0]["free_mib"] / 1024 if gpus else 0.0
+
+
+def server_memory(ref: ModelRef, device: str, settings: Settings) -> ServerMemory:
+    """Estimate what serving ``ref`` on ``device`` takes, and read what is free now."""
+    held = [f"{s.model} on port {s.port}" for s in project_servers(settings)]
+    weights = weights_bytes(ref) / GIB
+    if device == "cpu":
+        runtime = (CPU_RUNTIME_GIB + (CPU_WORKER_GIB if settings.cpu_executor == "mp" else 0.0)
+                   + (0.0 if settings.cpu_fork_engine else CPU_SPAWN_GIB))
+        return ServerMemory(ref.name, device, weights, float(settings.cpu_kvcache_gib), runtime,
+                            available_gib(device), held)
+    from evalkit.envreport import gpu_info
+
+    gpus = gpu_info()
+    total = gpus[0]["memory_mib"] / 1024 if gpus else 0.0
+    claim = total * settings.gpu_memory_utilization  # vLLM takes this share whatever the model needs
+    return ServerMemory(ref.name, device, weights, max(claim - weights, 0.0), 0.0, available_gib(device), held)
+
+
+def check_room(ref: ModelRef, device: str, settings: Settings) -> ServerMemory:
+    """Return the estimate when a server for ``ref`` fits now; raise :class:`NotEnoughMemoryError` otherwise."""
+    est = server_memory(ref, device, settings)
+    if est.fits:
+        return est
+    where = "memory" if device == "cpu" else "GPU memory"
+    parts = (f"weights {est.weights_gib:.2f} + KV cache {est.kv_cache_gib:.1f} + runtime {est.runtime_gib:.1f}"
+             if device == "cpu" else f"vLLM claims gpu_memory_utilization={settings.gpu_memory_utilization} "
+             "of the GPU")
+    headroom = f" and {TOOLS_HEADROOM_GIB:.1f} GiB is kept for the tools" if device == "cpu" else ""
+    running = f" Servers evalkit runs now: {', '.join(est.held)}." if est.held else ""
+    raise NotEnoughMemoryError(
+        f"Not enough {where} to start {ref.name}: it needs about {est.need_gib:.1f} GiB ({parts}), "
+        f"{est.available_gib:.1f} GiB is free{headroom}.{running}",
+        fix="stop a server you no longer need (`evalkit status`, then `evalkit stop --port N`)"
+        + (", or give each server a smaller KV cache (EVALKIT_CPU_KVCACHE_GIB)."
+           if device == "cpu" and settings.cpu_kvcache_gib > 1 else "." if device == "cpu" else
+           ", or lower EVALKIT_GPU_MEMORY_UTILIZATION so that two servers share the GPU."),
+    )
