@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import importlib
 import json
 import signal
@@ -138,6 +139,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# a full or read-only disk: what to do about it (any other OSError is a defect and keeps its traceback)
+DISK_ERRORS = {
+    errno.ENOSPC: "free some space, or point EVALKIT_RUNS_DIR at a disk with room.",
+    errno.EDQUOT: "free some space within your quota, or point EVALKIT_RUNS_DIR elsewhere.",
+    errno.EROFS: "point EVALKIT_RUNS_DIR (or --run-dir) at a folder on a writable disk.",
+    errno.EACCES: "point EVALKIT_RUNS_DIR (or --run-dir) at a folder you may write to.",
+}
+
+
 def _sigterm(signum, frame):
     raise KeyboardInterrupt
 
@@ -153,6 +163,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"evalkit {args.command}: interrupted; results written so far are kept.", file=sys.stderr)
         return 130
+    except OSError as exc:
+        if exc.errno not in DISK_ERRORS:
+            raise
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"evalkit {args.command}: could not write{where}: {exc.strerror or exc}.\nFix: "
+              + DISK_ERRORS[exc.errno] + " Results written before this are kept.", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

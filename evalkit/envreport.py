@@ -47,7 +47,12 @@ def node_version() -> str | None:
 
 @functools.lru_cache(maxsize=1)
 def gpu_info() -> list[dict]:
-    """Name, memory and free memory (MiB) of each NVIDIA GPU (empty without nvidia-smi or a GPU)."""
+    """Name, memory and free memory (MiB) of each NVIDIA GPU, read once (empty without nvidia-smi or a GPU)."""
+    return query_gpus()
+
+
+def query_gpus() -> list[dict]:
+    """Like :func:`gpu_info`, read now (free memory changes as servers start and stop)."""
     smi = shutil.which("nvidia-smi")
     if not smi:
         return []

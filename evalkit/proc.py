@@ -40,11 +40,18 @@ class ProcResult:
 
     @property
     def command_line(self) -> str:
-        return shlex.join(self.command)
+        return shlex.join(redacted(self.command))
 
     @property
     def ok(self) -> bool:
         return self.returncode == 0 and not self.timed_out
+
+
+def redacted(command: Sequence[str]) -> list[str]:
+    """A command line fit to save or show: every known secret (an API key in an argument) replaced by ``***``."""
+    from evalkit.settings import redact
+
+    return [redact(str(arg)) for arg in command]
 
 
 def failure(ran: ProcResult, *, tool: str, kept: Path, server_problem: str | None = None, tail: str | None = None,
@@ -151,7 +158,7 @@ def spawn(
     command = _check_command(command)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        log.write(f"$ {shlex.join(command)}\n".encode())
+        log.write(f"$ {shlex.join(redacted(command))}\n".encode())
         log.flush()
         return subprocess.Popen(
             command,
@@ -196,7 +203,7 @@ def run(
     start = time.monotonic()
     log = open(log_path, "ab") if log_path else None
     if log:
-        log.write(f"$ {shlex.join(command)}\n".encode())
+        log.write(f"$ {shlex.join(redacted(command))}\n".encode())
     try:
         proc = subprocess.Popen(
             command,
@@ -206,6 +213,8 @@ def run(
             env=env,
             cwd=cwd,
             start_new_session=True,
+            # the calling thread waits for the tool, so the tool ends with it: a killed kernel or job leaves none
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
     except FileNotFoundError as exc:
         if log:

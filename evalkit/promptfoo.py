@@ -12,6 +12,7 @@ lookup promptfoo makes, which is how the tests prove a run stays on this machine
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -54,12 +55,17 @@ def provider(
     """
     if endpoint not in ("chat", "completion"):
         raise ValueError("endpoint is 'chat' or 'completion'")
+    from evalkit.serve.http import api_key_of
+
+    # with an API key, promptfoo reads it from OPENAI_API_KEY (Settings.tool_env): the config never holds it;
+    # without one, a placeholder keeps promptfoo from sending a key of the user's environment to this server
+    key = {} if api_key_of(srv) else {"apiKey": "not-needed"}
     return {
         "id": f"openai:{endpoint}:{srv.model}",
         "label": label or srv.model,
         "config": {
             "apiBaseUrl": srv.base_url,
-            "apiKey": "not-needed",
+            **key,
             "max_tokens": max_tokens,
             "temperature": temperature,
             **config,
@@ -67,10 +73,15 @@ def provider(
     }
 
 
+# libyaml's parser and emitter where PyYAML has them (the same output, several times faster)
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
 def write_config(config: dict, path: Path) -> Path:
     """Write a promptfoo config (a dict with prompts, providers, tests) as YAML."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=120))
+    path.write_text(yaml.dump(config, Dumper=SAFE_DUMPER, sort_keys=False, allow_unicode=True, width=120))
     return path
 
 
@@ -79,7 +90,7 @@ def check_config_file(path: Path) -> dict:
     if not path.exists():
         raise TaskFileError(f"promptfoo config {path} does not exist.", fix="check the path.")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=SAFE_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
@@ -116,6 +127,7 @@ def promptfoo_command(settings: Settings | None = None) -> list[str]:
     return [str(node), str(entry.resolve())]
 
 
+@functools.lru_cache(maxsize=4)
 def _node_version(node: Path) -> tuple[int, ...]:
     out = proc.output([str(node), "--version"]) or ""
     return tuple(int(x) for x in re.findall(r"\d+", out)[:2])

@@ -9,9 +9,7 @@ say so.
 
 from __future__ import annotations
 
-import json
 import shutil
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -98,11 +96,9 @@ class TokenCounter:
         return self._remote_ok
 
     def _tokenize(self, payload: dict) -> int:
-        data = json.dumps({"model": self.model, **payload}).encode()
-        request = urllib.request.Request(f"{self.root_url}/tokenize", data=data,
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return int(json.loads(response.read().decode())["count"])
+        from evalkit.serve.http import http_json
+
+        return int(http_json(f"{self.root_url}/tokenize", {"model": self.model, **payload}, timeout=30)["count"])
 
     def count(self, text: str) -> int:
         if self.local is not None:

@@ -31,6 +31,20 @@ def _split_choices(cell: str) -> list[str]:
     return [part.strip() for part in text.split("|")]
 
 
+def _check_utf8(path: Path) -> None:
+    """Refuse a table that is not UTF-8 (a byte-order mark is fine), naming the line of the first bad byte."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise TaskFileError(
+            f"{path} is not UTF-8 text: line {line} has the byte 0x{data[exc.start]:02x}, which UTF-8 does not allow "
+            "there (the file may be Latin-1 or Windows-1252).",
+            fix="save the table as UTF-8 (in a spreadsheet: 'CSV UTF-8'; or `iconv -f latin1 -t utf-8`).",
+        ) from None
+
+
 def read_table(path: Path | str) -> list[tuple[str, dict]]:
     """Rows of a CSV or JSONL table as ``(where, row)`` pairs; ``where`` names the row for error messages."""
     path = Path(path)
@@ -38,6 +52,7 @@ def read_table(path: Path | str) -> list[tuple[str, dict]]:
         raise TaskFileError(f"Table {path} does not exist.", fix="check the path (relative paths start at the "
                             "current folder; notebooks run in notebooks/).")
     suffix = path.suffix.lower()
+    _check_utf8(path)
     if suffix == ".csv":
         with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)

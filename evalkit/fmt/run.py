@@ -103,7 +103,8 @@ def check_format(
                 "whitespace": whitespace if config is None else None,
                 "config": str(config_path) if config is not None else None, "items": len(items) or None},
         env=env_report(), tool_versions={"promptfoo": promptfoo_version(), "node": node_version()},
-        promptfoo={"returncode": run.returncode, "duration_s": round(run.duration_s, 2), "config": config_path.name,
+        promptfoo={"returncode": run.returncode, "duration_s": round(run.duration_s, 2), "command": run.command,
+                   "config": config_path.name,
                    "output": run.output_path.name, **eval_stats(run.output_path)},
     )
     result.save()

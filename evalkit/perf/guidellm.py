@@ -50,10 +50,16 @@ def guidellm_executable() -> str:
     return str(local) if local.exists() else "guidellm"
 
 
-def build_command(p: dict, *, target: str, model: str, tokenizer: str, run_dir: Path) -> list[str]:
-    """The ``guidellm run`` argument list for validated parameters ``p`` (see :func:`sweep`)."""
+def build_command(p: dict, *, target: str, model: str, tokenizer: str, run_dir: Path, api_key: str = "") -> list[str]:
+    """The ``guidellm run`` argument list for validated parameters ``p`` (see :func:`sweep`).
+
+    ``api_key`` goes into ``--backend`` (GuideLLM reads it nowhere else): save or show the command only through
+    :func:`evalkit.proc.redacted`.
+    """
     profile = p["profile"]
     backend = dict(kind="openai_http", target=target, model=model, request_format=ENDPOINTS[p["endpoint"]])
+    if api_key:
+        backend["api_key"] = api_key
     if p["data"] is not None:
         backend["max_tokens"] = p["output_tokens"]
     prof: dict = {"kind": profile}

@@ -30,6 +30,7 @@ from evalkit.perf.guidellm import (
 )
 from evalkit.perf.result import PerfResult, TokenGridResult
 from evalkit.runs import RESULT_FILE, new_run_dir
+from evalkit.serve.http import api_key_of
 from evalkit.settings import get_settings
 
 
@@ -168,7 +169,8 @@ def sweep(
     run_dir.mkdir(parents=True, exist_ok=True)
     for stale in (REPORT_JSON, REPORT_HTML, RESULT_FILE):  # a rerun into the same folder must not leave old files
         (run_dir / stale).unlink(missing_ok=True)
-    command = build_command(p, target=srv.root_url, model=srv.model, tokenizer=srv.tokenizer, run_dir=run_dir)
+    command = build_command(p, target=srv.root_url, model=srv.model, tokenizer=srv.tokenizer, run_dir=run_dir,
+                            api_key=api_key_of(srv))
     workers = p["workers"] or default_workers()
     points = len(p["rates"] or []) or (p["sweep_size"] if profile == "sweep" else 1)
     if timeout_s is None:
@@ -210,7 +212,7 @@ def sweep(
         result = PerfResult(
             run_dir=str(run_dir), model=srv.model, base_url=srv.base_url, params=p, env=env_report(),
             tool_versions={"guidellm": meta.get("guidellm_version", "")}, profile=profile, benchmarks=rows,
-            command=command, duration_s=round(time.monotonic() - started, 2),
+            command=proc.redacted(command), duration_s=round(time.monotonic() - started, 2),
             tool_duration_s=round(ran.duration_s, 2), warnings=reruns + meta["warnings"],
             complete=ran.ok, report_html=REPORT_HTML if (run_dir / REPORT_HTML).exists() else None,
             slo=slo_dict, price_per_hour=price_per_hour, accelerator=accelerator,
@@ -249,7 +251,8 @@ def command_for(srv, run_dir: str | Path, **kwargs) -> list[str]:
         raise ConfigError(f"command_for() does not take {', '.join(sorted(unknown))}.",
                           fix=f"use sweep's run parameters: {', '.join(names)}.")
     p = _check_params(kwargs, srv.max_model_len, srv.model)
-    return build_command(p, target=srv.root_url, model=srv.model, tokenizer=srv.tokenizer, run_dir=Path(run_dir))
+    return proc.redacted(build_command(p, target=srv.root_url, model=srv.model, tokenizer=srv.tokenizer,
+                                       run_dir=Path(run_dir), api_key=api_key_of(srv)))
 
 
 def token_grid(

@@ -27,6 +27,7 @@ no non-UNKNOWN answer is undefined (NaN), never 0.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -115,13 +116,21 @@ def load_bbq(categories=None, folder: Path | None = None) -> pd.DataFrame:
         path = folder / f"{category}.jsonl"
         if not path.exists():
             raise TaskFileError(f"{path} is missing.", fix="restore data/bbq from git (see data/SOURCES.md).")
-        for line in path.read_text().splitlines():
-            if line.strip():
-                item = json.loads(line)
-                item["target"] = target_index(item)
-                item["unknown"] = unknown_index(item)
-                rows.append(item)
+        rows += _read_category(str(path), path.stat().st_mtime_ns)
     return pd.DataFrame(rows)
+
+
+@functools.lru_cache(maxsize=16)
+def _read_category(path: str, mtime_ns: int) -> tuple[dict, ...]:
+    """The items of one category file, parsed once per version of the file (``mtime_ns`` is the version)."""
+    items = []
+    for line in Path(path).read_text().splitlines():
+        if line.strip():
+            item = json.loads(line)
+            item["target"] = target_index(item)
+            item["unknown"] = unknown_index(item)
+            items.append(item)
+    return tuple(items)
 
 
 def stratified(df: pd.DataFrame, by: list[str], n: int, seed: int) -> pd.DataFrame:

@@ -16,7 +16,7 @@ import pandas as pd
 import yaml
 
 from evalkit.errors import ConfigError, ServerUnreachableError
-from evalkit.promptfoo import provider
+from evalkit.promptfoo import SAFE_DUMPER, provider
 from evalkit.safety import bbq as bbq_mod
 from evalkit.safety.custom import checks_from_file, custom_tests
 from evalkit.safety.refusal import load_rules, refusal_js
@@ -32,8 +32,9 @@ class BlockText(str):
     """Text that the config writer (``yaml.safe_dump``) emits as a literal ``|`` block: readable JavaScript."""
 
 
-yaml.SafeDumper.add_representer(
-    BlockText, lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", str(text), style="|"))
+for _dumper in {yaml.SafeDumper, SAFE_DUMPER}:
+    _dumper.add_representer(
+        BlockText, lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", str(text), style="|"))
 
 def expand_sets(sets) -> list[str]:
     """Set names in canonical order; ``xstest`` stands for xstest_safe and xstest_unsafe."""

@@ -20,6 +20,7 @@ import pandas as pd
 import yaml
 
 from evalkit.errors import ConfigError, TaskFileError
+from evalkit.promptfoo import SAFE_LOADER
 from evalkit.settings import get_settings
 
 ROLES = ("system", "user", "assistant")
@@ -143,7 +144,7 @@ def _from_yaml(real: Path, path: Path) -> list[Check]:
     text = real.read_text()
     try:
         root = yaml.compose(text)
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}, line {mark.line + 1}" if mark else str(path)

@@ -17,6 +17,7 @@ import pandas as pd
 import yaml
 
 from evalkit.errors import TaskFileError
+from evalkit.promptfoo import SAFE_LOADER
 from evalkit.settings import get_settings
 
 
@@ -28,7 +29,7 @@ def load_rules(path: Path | None = None) -> dict:
     """The refusal rules and grader rubrics (``{"rules": [{id, where, pattern, note}], "rubrics": {...}}``)."""
     path = Path(path or rules_path())
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=SAFE_LOADER)  # noqa: S506 - a safe loader
     except (OSError, yaml.YAMLError) as exc:
         raise TaskFileError(f"Cannot read the refusal rules {path}: {exc}",
                             fix="restore data/safety/refusal_rules.yaml from git.") from None

@@ -134,7 +134,8 @@ def check_safety(
                 "models": [s.model for s in servers] if len(servers) > 1 else [],
                 "custom": [str(p) for p in custom_paths(custom)] if "custom" in chosen else []},
         env=env_report(), tool_versions={"promptfoo": promptfoo_version(), "node": node_version()},
-        promptfoo={"returncode": run.returncode, "duration_s": round(run.duration_s, 2), "tests": len(tests),
+        promptfoo={"returncode": run.returncode, "duration_s": round(run.duration_s, 2), "command": run.command,
+                   "tests": len(tests),
                    "config": config.name, "output": run.output_path.name},
     )
     result.save()

@@ -26,6 +26,11 @@ def http_json(url: str, payload: dict | None = None, timeout: float = 5.0, api_k
         return json.loads(response.read().decode())
 
 
+def api_key_of(srv) -> str:
+    """The API key to send to ``srv`` (its settings', else the process-wide one; "" without one)."""
+    return (getattr(srv, "settings", None) or get_settings()).api_key_value()
+
+
 def normalize_base_url(url: str) -> str:
     """``http://host:port``, ``.../v1`` or ``.../v1/`` all become ``http://host:port/v1``."""
     url = url.strip().rstrip("/")

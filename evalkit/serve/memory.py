@@ -64,9 +64,9 @@ def available_gib(device: str) -> float:
         import psutil
 
         return psutil.virtual_memory().available / GIB
-    from evalkit.envreport import gpu_info
+    from evalkit.envreport import query_gpus
 
-    gpus = gpu_info()
+    gpus = query_gpus()
     return gpus[0]["free_mib"] / 1024 if gpus else 0.0
 
 
