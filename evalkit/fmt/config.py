@@ -23,6 +23,7 @@ from typing import Literal
 
 from evalkit.errors import ConfigError, TaskFileError, ToolMissingError
 from evalkit.fmt.items import FormatItem
+from evalkit.memo import package_version, remembered
 from evalkit.promptfoo import provider
 from evalkit.settings import get_settings
 
@@ -36,6 +37,12 @@ Whitespace = Literal["compact", "any"]
 
 @functools.lru_cache(maxsize=256)
 def _grammar(schema_json: str) -> str:
+    # kept on disk: importing xgrammar takes seconds in every new kernel or command
+    key = f"xgrammar {package_version('xgrammar')}\n{schema_json}"
+    return remembered("grammars", key, lambda: _make_grammar(schema_json))
+
+
+def _make_grammar(schema_json: str) -> str:
     try:
         import xgrammar
     except ImportError:

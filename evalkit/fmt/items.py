@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from evalkit.errors import ConfigError, TaskFileError
+from evalkit.memo import package_version, remembered
 from evalkit.settings import get_settings
 
 SETS = ("extraction", "ifeval")
@@ -63,11 +64,18 @@ def validate_schema(schema: Any, where: str) -> dict:
     Raises:
         TaskFileError: naming ``where`` and the ``jsonschema`` message.
     """
-    from jsonschema import Draft7Validator, exceptions, validators
-
     if not isinstance(schema, dict):
         raise TaskFileError(f"{where}: a JSON Schema must be a JSON object, not {type(schema).__name__}.",
                             fix='write it as an object, e.g. {"type": "object", "properties": {...}}.')
+    # a schema found valid once is not checked again in a later process (importing jsonschema takes seconds)
+    key = f"jsonschema {package_version('jsonschema')}\n{json.dumps(schema, sort_keys=True)}"
+    remembered("valid-schemas", key, lambda: _check_schema(schema, where))
+    return schema
+
+
+def _check_schema(schema: dict, where: str) -> str:
+    from jsonschema import Draft7Validator, exceptions, validators
+
     checker = validators.validator_for(schema, default=Draft7Validator)
     try:
         checker.check_schema(schema)
@@ -82,7 +90,7 @@ def validate_schema(schema: Any, where: str) -> dict:
             at = path or "(top level)"
             raise TaskFileError(f"{where}: not a valid JSON Schema: unknown keyword {keyword!r} (at {at}).",
                                 fix="correct the spelling (e.g. maxLength, minimum, required, enum).")
-    return schema
+    return "valid"
 
 
 def _keywords(schema, path: str):
