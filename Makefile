@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PROFILE ?= quick
 PYTEST_ARGS ?=
 
-.PHONY: ladder help setup setup-test workshop test test-unit test-integration test-notebooks test-browser lab lint bench clean stop
+.PHONY: ladder help setup setup-test workshop test test-unit test-integration test-notebooks test-browser test-faults lab lint bench clean stop
 
 help:
 	@echo "make workshop   set up, then run the whole pyramid (profile $(PROFILE)) and print where the report is"
@@ -35,6 +35,9 @@ test-integration: setup
 
 test-notebooks: setup
 	$(PY) -m pytest -m notebooks $(PYTEST_ARGS)
+
+test-faults: setup
+	$(PY) -m pytest -m faults $(PYTEST_ARGS)
 
 test-browser: setup-test
 	$(PY) -m pytest -m browser $(PYTEST_ARGS)

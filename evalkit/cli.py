@@ -103,6 +103,21 @@ def _cmd_env(args) -> int:
     return 0
 
 
+def _command_module(name: str):
+    """``evalkit.<name>.cli`` for a package, else ``evalkit.<name>``; None if neither exists.
+
+    Packages do not import their ``cli`` module, so importing evalkit does not import this one, and
+    ``python -m evalkit.cli`` runs without runpy's warning about a module imported twice.
+    """
+    for candidate in (f"evalkit.{name}.cli", f"evalkit.{name}"):
+        try:
+            return importlib.import_module(candidate)
+        except ModuleNotFoundError as exc:
+            if exc.name not in (candidate, f"evalkit.{name}"):
+                raise
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evalkit", description="Evaluate an LLM bottom-up: the evaluation pyramid.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -127,13 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_env)
 
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"evalkit.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"evalkit.{name}":
-                raise
-            continue
-        register = getattr(module, "register_cli", None)
+        module = _command_module(name)
+        register = getattr(module, "register_cli", None) if module else None
         if register:
             register(sub)
     return parser

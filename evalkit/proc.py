@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import collections
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -54,6 +55,20 @@ def redacted(command: Sequence[str]) -> list[str]:
     return [redact(str(arg)) for arg in command]
 
 
+# what tools print when their disk is full or read-only (Python, Node, SQLite, lm-eval's and GuideLLM's writers)
+DISK_FULL = re.compile(r"No space left on device|ENOSPC|SQLITE_FULL|disk is full|Disk quota exceeded|EDQUOT")
+READ_ONLY = re.compile(r"Read-only file system|EROFS|SQLITE_READONLY")
+
+
+def disk_problem(text: str) -> str | None:
+    """"No space left on device" or "Read-only file system" when a tool's output says so, else None."""
+    if DISK_FULL.search(text):
+        return "No space left on device"
+    if READ_ONLY.search(text):
+        return "Read-only file system"
+    return None
+
+
 def failure(ran: ProcResult, *, tool: str, kept: Path, server_problem: str | None = None, tail: str | None = None,
             detail: str = "", rerun_hint: str = "", fix_timeout: str = "shorten the run or pass a larger timeout_s.",
             fix_failed: str = "") -> EvalkitError:
@@ -71,6 +86,11 @@ def failure(ran: ProcResult, *, tool: str, kept: Path, server_problem: str | Non
     if ran.timed_out:
         return ToolError(f"{tool} did not finish within {ran.duration_s:.0f} s and was stopped.{detail} Last lines:\n"
                          f"{last}\n{where}", fix=fix_timeout + rerun_hint, kept=kept)
+    disk = disk_problem(ran.tail)
+    if disk:
+        return ToolError(f"{tool} could not write its files: {disk} (in or under {kept}).{detail}\n{where}",
+                         fix="free some space, or point EVALKIT_RUNS_DIR (or --run-dir) at a writable disk with "
+                         "room; then rerun." + rerun_hint, kept=kept)
     log = f"read {ran.log_path} (its last lines name the cause)" if ran.log_path else "read the lines above"
     return ToolError(f"{tool} failed with exit code {ran.returncode} after {ran.duration_s:.0f} s.{detail} Last lines "
                      f"of its output:\n{last}\n{where}", fix=(fix_failed or f"{log}; rerun the command by hand to "

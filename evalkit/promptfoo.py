@@ -240,8 +240,8 @@ def run_promptfoo(
         return run
     problem = srv.problem() if srv is not None else None
     message = shorten_error(result.tail)
-    if not problem and not result.timed_out and re.search(r"assert|config|schema|invalid|unknown|yaml", message,
-                                                          re.IGNORECASE):
+    rejected = re.search(r"assert|config|schema|invalid|unknown|yaml", message, re.IGNORECASE)
+    if rejected and not problem and not result.timed_out and not proc.disk_problem(result.tail):
         raise TaskFileError(f"promptfoo rejected {config_path}: {message}",
                             fix="correct the config (see promptfoo.log in the run folder).", kept=run_dir)
     raise proc.failure(result, tool="promptfoo", kept=run_dir, server_problem=problem, tail=message,

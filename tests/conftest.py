@@ -1,12 +1,13 @@
 """Shared fixtures: one real vLLM server per test session, and a run folder per test.
 
-Tests are split by cost and marked by folder (unit, integration, notebooks, browser). The session server is
+Tests are split by cost and marked by folder (unit, integration, notebooks, browser, faults). The session server is
 started on EVALKIT_TEST_PORT (default 8765) with runs under a session temp folder, and stopped at the end.
 Set EVALKIT_TEST_BASE_URL to attach to a server that is already running instead (faster while developing).
 """
 
 from __future__ import annotations
 
+import collections
 import os
 from pathlib import Path
 
@@ -15,7 +16,30 @@ import pytest
 from evalkit.serve import Server, serve
 from evalkit.settings import Settings
 
-MARKERS = {"unit", "integration", "notebooks", "browser"}
+MARKERS = {"unit", "integration", "notebooks", "browser", "faults"}
+# what the fault suite counts, printed at the end of the run; the last two are defects wherever they are not 0
+FIGURES = ("cycles run", "faults injected", "bad inputs tried", "files scanned for secrets", "processes left",
+           "leaks found")
+_FIGURES = pytest.StashKey[collections.Counter]()
+
+
+def pytest_configure(config):
+    config.stash[_FIGURES] = collections.Counter({name: 0 for name in FIGURES})
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    counts = config.stash.get(_FIGURES, None)
+    if not counts or not any(counts.values()):
+        return
+    terminalreporter.section("fault suite figures")
+    for name in FIGURES:
+        terminalreporter.write_line(f"{name:<28}{counts[name]:>6}")
+
+
+@pytest.fixture(scope="session")
+def figures(pytestconfig) -> collections.Counter:
+    """The fault suite's counters (see FIGURES): tests add to them, the end of the run prints them."""
+    return pytestconfig.stash[_FIGURES]
 
 
 def pytest_collection_modifyitems(config, items):

@@ -16,7 +16,6 @@ adapter: the only module that knows lm-eval's command line and files), :mod:`~ev
 """
 
 from evalkit.accuracy.args import APIS, DEFAULT_TASKS, AccuracyArgs
-from evalkit.accuracy.cli import register_cli
 from evalkit.accuracy.lmeval import LMEVAL_DEFAULTS, LOG_FILE, lm_eval_command, parse_results, read_samples
 from evalkit.accuracy.prepare import PreparedTask, TokenCounter, prepare_tasks, preview
 from evalkit.accuracy.reference import llama2_reference, mmlu_pro_categories, mmlu_pro_full
@@ -59,7 +58,6 @@ __all__ = [
     "preview",
     "read_samples",
     "read_table",
-    "register_cli",
     "resolve_tasks",
     "task_config",
     "task_from_table",

@@ -13,7 +13,6 @@ itself is one adapter shared with the safety layer (:mod:`evalkit.promptfoo`).
 """
 
 from evalkit.fmt.args import FormatArgs
-from evalkit.fmt.cli import register_cli
 from evalkit.fmt.config import (
     IFEVAL_STRIP_FENCE,
     MODES,
@@ -65,7 +64,6 @@ __all__ = [
     "load_items",
     "modes_of",
     "read_schema",
-    "register_cli",
     "rows_from_output",
     "shape",
     "side_by_side",

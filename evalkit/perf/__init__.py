@@ -10,7 +10,6 @@ million tokens) and :mod:`~evalkit.perf.cli` (``evalkit perf``).
 
 from evalkit.perf.analysis import SLO, Capacity, Knee, as_slo, knee, measured, slo_capacity
 from evalkit.perf.args import ENDPOINTS, PROFILES, PerfArgs
-from evalkit.perf.cli import register_cli
 from evalkit.perf.cost import PRICES, cost_at_capacity, cost_per_million_output_tokens, hourly_price
 from evalkit.perf.guidellm import LOG, REPORT_HTML, REPORT_JSON, build_command, default_workers, parse_report
 from evalkit.perf.result import COLUMNS, METRICS, PerfResult, TokenGridResult
@@ -42,7 +41,6 @@ __all__ = [
     "knee",
     "measured",
     "parse_report",
-    "register_cli",
     "slo_capacity",
     "sweep",
     "token_grid",

@@ -9,7 +9,6 @@ layer (:mod:`evalkit.promptfoo`).
 """
 
 from evalkit.safety.args import SafetyArgs
-from evalkit.safety.cli import register_cli
 from evalkit.safety.config import (
     ALIASES,
     DEFAULT_SETS,
@@ -51,7 +50,6 @@ __all__ = [
     "load_rules",
     "refusal_rules",
     "refusal_tests",
-    "register_cli",
     "rows_from_output",
     "safety_config",
     "sample_advbench",

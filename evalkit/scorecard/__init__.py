@@ -7,7 +7,6 @@ side by side with paired tests (:mod:`~evalkit.scorecard.compare`); :mod:`~evalk
 ``evalkit scorecard``, ``gate`` and ``compare``. Which layers exist comes from :mod:`evalkit.layers`.
 """
 
-from evalkit.scorecard.cli import register_cli
 from evalkit.scorecard.collect import (
     COLUMNS,
     SCORECARD_CSV,
@@ -54,7 +53,6 @@ __all__ = [
     "metric_catalog",
     "newest_results",
     "paired_tests",
-    "register_cli",
     "result_class",
     "rows_from_result",
     "with_result",

@@ -85,13 +85,19 @@ def serve(
             url = f"http://{settings.host}:{port}/v1"
             try:
                 srv = _attach_same_model(url, ref, settings)
-            except PortInUseError:
-                # another model holds the default port (a notebook switching models): take the next free one
-                nearby = None if explicit else next((p for p in range(port + 1, port + 21)
-                                                     if port_free(settings.host, p)), None)
-                if nearby is None:
+            except PortInUseError as busy:
+                # another model or program holds the default port (a notebook switching models): take the next
+                # free one
+                if explicit:
                     raise
-                _say(echo, f"port {port} serves another model; starting {ref.name} on port {nearby}")
+                nearby = next((p for p in range(port + 1, port + 21) if port_free(settings.host, p)), None)
+                if nearby is None:
+                    raise PortInUseError(
+                        f"{busy.problem} Ports {port + 1}-{port + 20}, where evalkit looks for a free one, are all "
+                        "in use too.",
+                        fix="stop servers you no longer need (`evalkit status`, `evalkit stop --port N`), or set "
+                        "EVALKIT_PORT to the start of a free range.") from None
+                _say(echo, f"port {port} is taken; starting {ref.name} on port {nearby}")
                 return _start(ref, nearby, max_model_len, extra_args, start_timeout_s, settings, echo, keep)
             _say(echo, f"attached to {srv.model} at {srv.base_url} (already running on port {port})")
             return srv

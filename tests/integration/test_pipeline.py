@@ -1,10 +1,14 @@
 """`evalkit run` end to end with the quick profile: a failing notebook, --resume, gates, report, the run lock."""
 
+import ipaddress
 import json
 import os
 import subprocess
 import sys
+import threading
+from pathlib import Path
 
+import psutil
 import pytest
 
 from evalkit.runs import run_lock
@@ -20,12 +24,58 @@ QUALITY_GATES = {"extraction_json_parse_rate_plain", "harmbench_refusal_rate", "
                  "faq_mc_held_out_accuracy", "faq_mc_accuracy"}
 
 
+# fake secrets in the environment of the runs below: none may reach a file of the run (notebooks, logs, results,
+# promptfoo configs, reports, server logs)
+SECRETS = {"HF_TOKEN": "hf_evalkitFakeToken4242", "EVALKIT_API_KEY": "evalkit-fake-api-key-4242",
+           "ANTHROPIC_API_KEY": "sk-ant-evalkit-fake-4242"}
+
+
 @pytest.fixture
 def env(tmp_path):
-    return dict(os.environ, EVALKIT_RUNS_DIR=str(tmp_path / "runs"))
+    return dict(os.environ, EVALKIT_RUNS_DIR=str(tmp_path / "runs"), **SECRETS)
 
 
-def test_quick_run_with_a_failure_then_resume(server, env, tmp_path):
+class OutboundWatch:
+    """Samples the machine's connections every 50 ms; keeps this project's processes' ones that leave the machine.
+
+    A process is this project's when its command line names the project folder or the Python environment (the
+    tools, node and promptfoo all run from there). Sampling can miss a connection shorter than 50 ms.
+    """
+
+    OURS = (str(Path(__file__).resolve().parents[2]), str(Path(sys.executable).resolve().parents[1]), sys.prefix)
+
+    def __init__(self):
+        self.seen: set[tuple] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self):
+        while not self._stop.wait(0.05):
+            for conn in psutil.net_connections(kind="inet"):
+                if conn.raddr and not ipaddress.ip_address(conn.raddr.ip).is_loopback and self._ours(conn.pid):
+                    self.seen.add((conn.pid, conn.raddr.ip, conn.raddr.port))
+
+    def _ours(self, pid) -> bool:
+        try:
+            text = " ".join(psutil.Process(pid).cmdline())
+        except (psutil.Error, TypeError, ValueError):
+            return True  # gone already: count it rather than miss it
+        return any(mark in text for mark in self.OURS)
+
+    def __enter__(self):
+        self.before = {(c.pid, c.raddr.ip, c.raddr.port) for c in psutil.net_connections(kind="inet") if c.raddr}
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def outbound(self) -> list[tuple]:
+        return sorted(self.seen - self.before)
+
+
+def test_quick_run_with_a_failure_then_resume(server, env, tmp_path, figures):
     # 05 alone has no layer results to score: it fails, and the run records that instead of stopping
     first = evalkit(["run", "--profile", "quick", "--base-url", server.base_url, "--only", "00_serve,05_ci"], env)
     assert first.returncode == 3, first.stdout + first.stderr
@@ -36,7 +86,8 @@ def test_quick_run_with_a_failure_then_resume(server, env, tmp_path):
     assert failed["status"] == "failed" and "RunNotFoundError" in failed["error"]
     assert (run / "serve" / "server.json").exists() and (run / "report.html").exists()
 
-    second = evalkit(["run", "--resume", str(run), "--base-url", server.base_url], env)
+    with OutboundWatch() as watch:
+        second = evalkit(["run", "--resume", str(run), "--base-url", server.base_url], env)
     # every notebook ran; the story model (the session server) fails the quality gates the ladder model passes
     assert second.returncode == 1, second.stdout + second.stderr[-3000:]
     state = json.loads((run / "run.json").read_text())
@@ -58,6 +109,17 @@ def test_quick_run_with_a_failure_then_resume(server, env, tmp_path):
     report = (run / "report.html").read_text()
     assert report.count("<img") >= 4 and "Gates: <span class='fail'>FAILED" in report
     assert f"report: {run / 'report.html'}" in second.stdout
+    assert watch.outbound() == []  # offline: no tool tried to reach the internet (telemetry, hubs, updates)
+
+    scanned, leaks = 0, []
+    for path in (tmp_path / "runs").rglob("*"):
+        if path.is_file():
+            scanned += 1
+            data = path.read_bytes()
+            leaks += [f"{path}: {name}" for name, value in SECRETS.items() if value.encode() in data]
+    figures["files scanned for secrets"] += scanned
+    figures["leaks found"] += len(leaks)
+    assert scanned > 100 and leaks == []
 
     gate = evalkit(["gate", str(run)], env)
     assert gate.returncode == 1 and "FAILED" in gate.stdout

@@ -1,0 +1,213 @@
+"""No orphans: however a server's owner, a tool run, a kernel or `evalkit run` ends, nothing it started stays.
+
+Each test takes a census of the tool processes and listening ports before its fault and checks, after it, that
+everything the fault left behind ended within a bounded time (see conftest.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from evalkit import proc
+from evalkit.serve import attach, project_servers, serve
+from evalkit.settings import Settings
+
+CYCLES = int(os.environ.get("EVALKIT_FAULT_CYCLES", "20"))
+ENDINGS = ("owner stops it", "owner gets SIGTERM", "owner gets SIGKILL", "evalkit stop")
+OWNER = """
+import sys
+from evalkit.serve import serve
+from evalkit.settings import Settings
+srv = serve(sys.argv[3], settings=Settings(runs_dir=sys.argv[1], port=int(sys.argv[2])), echo=False)
+print(srv.base_url, srv.info.pid, flush=True)
+sys.stdin.readline()
+srv.stop()
+"""
+
+
+def test_start_attach_stop_cycles(faults, figures, tmp_path):
+    runs, port = tmp_path / "runs", 8790
+    settings = Settings(runs_dir=runs, port=port)
+    for cycle in range(CYCLES):
+        before = faults.census()
+        ending = ENDINGS[cycle % len(ENDINGS)]
+        owner = subprocess.Popen([sys.executable, "-c", OWNER, str(runs), str(port), "ladder-s"],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        url, pid = owner.stdout.readline().split()
+        # attach twice: by URL, and by model (serve() finds the running server instead of starting one)
+        assert attach(url, settings=settings).model == "ladder-s"
+        again = serve("ladder-s", settings=settings, echo=False)
+        assert not again.started and again.info.pid == int(pid)
+        assert [s.owner_alive() for s in project_servers(settings)] == [True]
+        if ending == "owner stops it":
+            owner.communicate("\n", timeout=60)
+        elif ending == "owner gets SIGTERM":
+            owner.send_signal(signal.SIGTERM)
+        elif ending == "owner gets SIGKILL":
+            owner.kill()
+        else:
+            done = subprocess.run([sys.executable, "-m", "evalkit.cli", "stop", "--port", str(port)],
+                                  env={**os.environ, "EVALKIT_RUNS_DIR": str(runs)}, capture_output=True,
+                                  text=True, timeout=60)
+            assert done.returncode == 0 and "ladder-s" in done.stdout, done.stdout + done.stderr
+            owner.communicate("\n", timeout=60)
+        owner.wait(60)
+        figures["cycles run"] += 1
+        figures["faults injected"] += ending in ("owner gets SIGTERM", "owner gets SIGKILL")
+        before.clean()
+        assert project_servers(settings) == [], f"cycle {cycle + 1} ({ending})"
+
+
+@pytest.mark.parametrize(("layer", "args", "kind"), [
+    ("perf", ["--profile", "constant", "--rate", "2", "--max-seconds", "120"], "guidellm"),
+    ("accuracy", ["--tasks", "mmlu_pro_mc", "--limit", "200"], "lm-eval"),
+    ("format", ["--concurrency", "1"], "promptfoo"),
+], ids=["sweep", "lmeval", "promptfoo-eval"])
+def test_ctrl_c_during_a_tool_run_stops_it_and_keeps_its_log(server, faults, figures, tmp_path, layer, args, kind):
+    before = faults.census()
+    run_dir = tmp_path / "run"
+    running = faults.evalkit([layer, "--base-url", server.base_url, "--run-dir", str(run_dir), *args])
+    faults.wait_for(running, kind)
+    time.sleep(2)  # well into the run
+    code, out, err = faults.signal_and_wait(running, signal.SIGINT)
+    figures["faults injected"] += 1
+    assert code == 130, err[-3000:]
+    assert err.strip().splitlines()[-1] == f"evalkit {layer}: interrupted; results written so far are kept."
+    assert "Traceback" not in err
+    before.clean()
+    assert any(run_dir.glob("*.log")), sorted(p.name for p in run_dir.iterdir())  # the tool's log is kept
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_evalkit_run_ended_by_a_signal_leaves_nothing_and_resumes(faults, figures, tmp_path, sig):
+    before = faults.census()
+    env = {"EVALKIT_RUNS_DIR": str(tmp_path / "runs"), "EVALKIT_PORT": "8791"}
+    running = faults.evalkit(["run", "--model", "ladder-s", "--only", "00_serve,02_format"], env)
+    # its own server (started by `evalkit run`), kernel, promptfoo: all must end with it
+    faults.wait_for(running, "promptfoo")  # its own server is up, 00 is done, 02 is running
+    code, out, err = faults.signal_and_wait(running, sig)
+    figures["faults injected"] += 1
+    before.clean()  # its server, its kernel, promptfoo and node
+    run = next((tmp_path / "runs").glob("*-quick"))
+    state = json.loads((run / "run.json").read_text())
+    assert state["notebooks"]["00_serve"]["status"] == "ok"
+    if sig == signal.SIGTERM:  # a terminal's kill, or CI's first warning: one line, no traceback
+        assert code == 130 and err.strip().splitlines()[-1] == ("evalkit run: interrupted; results written so "
+                                                                "far are kept."), err[-3000:]
+        assert "Traceback" not in err and state["notebooks"]["02_format"]["status"] == "interrupted"
+    resumed = subprocess.run([sys.executable, "-m", "evalkit.cli", "run", "--resume", str(run), "--only",
+                              "00_serve,02_format"], env={**os.environ, **env}, capture_output=True, text=True,
+                             timeout=600)
+    assert resumed.returncode in (0, 1), resumed.stderr[-3000:]  # 1: a gate failed, which is a result
+    state = json.loads((run / "run.json").read_text())
+    assert {n: r["status"] for n, r in state["notebooks"].items()} == {"00_serve": "ok", "02_format": "ok"}
+    assert (run / "format" / "result.json").exists() and (run / "report.html").exists()
+    before.clean()  # the resumed run's server, kernels and tools ended with it too
+
+
+KERNEL_SETUP = """
+from evalkit.serve import serve
+from evalkit.settings import Settings
+from evalkit.widgets.perf import SweepPanel
+srv = serve("ladder-s", settings=Settings(runs_dir={runs!r}, port=8792), echo=False)
+panel = SweepPanel(srv, run_dir={runs!r} + "/panel", profile="constant", rates="2", max_seconds=120)
+"""
+
+
+def test_kernel_interrupt_and_restart_while_a_panel_runs(faults, figures, tmp_path):
+    from jupyter_client.manager import start_new_kernel
+
+    before = faults.census()
+    manager, client = start_new_kernel(kernel_name="python3")
+    try:
+        reply = client.execute_interactive(KERNEL_SETUP.format(runs=str(tmp_path / "runs")), timeout=300)
+        assert reply["content"]["status"] == "ok", reply["content"]
+        kernel = manager.provisioner.process
+        during = faults.census()
+        client.execute("panel.run()")
+        faults.wait_for(kernel, "guidellm")
+        manager.interrupt_kernel()  # the Interrupt button
+        figures["faults injected"] += 1
+        during.clean()  # GuideLLM stopped; the kernel and its server stay
+        reply = client.execute_interactive("print(type(panel.error).__name__, srv.healthy())", timeout=60)
+        assert reply["content"]["status"] == "ok"
+        client.execute("panel.run()")
+        faults.wait_for(kernel, "guidellm")
+        manager.restart_kernel(now=True)  # Restart Kernel: the old kernel is killed
+        figures["faults injected"] += 1
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    before.clean()  # the old kernel's server and GuideLLM ended with it
+
+
+def test_papermill_failing_mid_notebook_leaves_nothing(faults, figures, tmp_path, monkeypatch):
+    from evalkit.pipeline import execute_notebook
+
+    monkeypatch.setenv("EVALKIT_RUNS_DIR", str(tmp_path / "runs"))  # the kernel's settings
+    monkeypatch.setenv("EVALKIT_PORT", "8795")
+    before = faults.census()
+    values = {"MODEL": "ladder-s", "BASE_URL": None, "RUN_DIR": str(tmp_path / "format"), "LIMIT": 1,
+              "STRUCTURED": "sometimes"}  # the notebook serves ladder-s, then its check refuses STRUCTURED
+    record = execute_notebook("02_format", tmp_path / "notebooks", values, echo=False)
+    figures["faults injected"] += 1
+    assert record["status"] == "failed" and "structured" in record["error"], record
+    assert (tmp_path / "notebooks" / "02_format.ipynb").exists()  # the executed notebook shows where it stopped
+    before.clean()
+
+
+def test_hung_server_is_detected_within_a_bounded_time(faults, figures, tmp_path):
+    before = faults.census()
+    settings = Settings(runs_dir=tmp_path / "runs", port=8793)
+    with serve("ladder-s", settings=settings, echo=False) as srv:
+        running = faults.evalkit(["perf", "--base-url", srv.base_url, "--profile", "constant", "--rate", "2",
+                                   "--max-seconds", "300", "--run-dir", str(tmp_path / "perf")])
+        faults.wait_for(running, "guidellm")
+        time.sleep(2)
+        os.killpg(srv.info.pid, signal.SIGSTOP)  # the server hangs: alive, answering nothing
+        stopped = time.monotonic()
+        figures["faults injected"] += 1
+        try:
+            out, err = running.communicate(timeout=120)
+            noticed = time.monotonic() - stopped
+        finally:
+            os.killpg(srv.info.pid, signal.SIGCONT)
+        assert running.returncode == 2 and "stopped answering" in err, err[-3000:]
+        assert noticed < 60, f"the hang was noticed after {noticed:.0f} s"
+    before.clean()
+
+
+def test_server_killed_mid_lmeval_and_during_start_up(faults, figures, tmp_path):
+    before = faults.census()
+    settings = Settings(runs_dir=tmp_path / "runs", port=8794)
+    srv = serve("ladder-s", settings=settings, echo=False)
+    try:
+        running = faults.evalkit(["accuracy", "--base-url", srv.base_url, "--tasks", "mmlu_pro_mc", "--limit",
+                                   "200", "--run-dir", str(tmp_path / "accuracy")],
+                                 {"EVALKIT_RUNS_DIR": str(tmp_path / "runs")})  # it finds the server's log
+        faults.wait_for(running, "lm-eval")
+        proc.stop_pid(srv.info.pid, grace_s=0)  # kill -9 of the server's whole group
+        figures["faults injected"] += 1
+        out, err = running.communicate(timeout=120)
+        assert running.returncode == 2 and "ServerDiedError" in err and srv.info.log_path in err, err[-3000:]
+        assert (tmp_path / "accuracy" / "lm-eval.log").exists()
+    finally:
+        srv.stop()
+    starting = faults.evalkit(["serve", "--model", "ladder-s", "--port", "8794"],
+                               {"EVALKIT_RUNS_DIR": str(tmp_path / "runs")})
+    vllm = faults.wait_for(starting, "vllm")
+    time.sleep(3)
+    os.killpg(vllm.pid, signal.SIGKILL)  # killed while it starts
+    figures["faults injected"] += 1
+    out, err = starting.communicate(timeout=120)
+    assert starting.returncode == 2 and "exited with code" in err, err[-3000:]
+    with serve("ladder-s", settings=settings, echo=False) as fresh:  # the next serve() starts a fresh one
+        assert fresh.started and fresh.healthy()
+    before.clean()
