@@ -180,34 +180,45 @@ def test_hung_server_is_detected_within_a_bounded_time(faults, figures, tmp_path
         finally:
             os.killpg(srv.info.pid, signal.SIGCONT)
         assert running.returncode == 2 and "stopped answering" in err, err[-3000:]
+        figures["seconds to notice a hung server"] = max(figures["seconds to notice a hung server"], round(noticed))
         assert noticed < 60, f"the hang was noticed after {noticed:.0f} s"
     before.clean()
 
 
-def test_server_killed_mid_lmeval_and_during_start_up(faults, figures, tmp_path):
+@pytest.mark.parametrize(("layer", "args", "kind", "log"), [
+    ("perf", ["--profile", "constant", "--rate", "2", "--max-seconds", "120"], "guidellm", "guidellm.log"),
+    ("accuracy", ["--tasks", "mmlu_pro_mc", "--limit", "200"], "lm-eval", "lm-eval.log"),
+    ("format", ["--concurrency", "1"], "promptfoo", "promptfoo.log"),
+], ids=["mid-sweep", "mid-lmeval", "mid-promptfoo"])
+def test_server_killed_in_the_middle_of_a_tool_run(faults, figures, tmp_path, layer, args, kind, log):
     before = faults.census()
     settings = Settings(runs_dir=tmp_path / "runs", port=8794)
     srv = serve("ladder-s", settings=settings, echo=False)
     try:
-        running = faults.evalkit(["accuracy", "--base-url", srv.base_url, "--tasks", "mmlu_pro_mc", "--limit",
-                                   "200", "--run-dir", str(tmp_path / "accuracy")],
+        running = faults.evalkit([layer, "--base-url", srv.base_url, "--run-dir", str(tmp_path / "run"), *args],
                                  {"EVALKIT_RUNS_DIR": str(tmp_path / "runs")})  # it finds the server's log
-        faults.wait_for(running, "lm-eval")
+        faults.wait_for(running, kind)
+        time.sleep(2)
         proc.stop_pid(srv.info.pid, grace_s=0)  # kill -9 of the server's whole group
         figures["faults injected"] += 1
         out, err = running.communicate(timeout=120)
         assert running.returncode == 2 and "ServerDiedError" in err and srv.info.log_path in err, err[-3000:]
-        assert (tmp_path / "accuracy" / "lm-eval.log").exists()
+        assert (tmp_path / "run" / log).exists()  # what the tool wrote so far is kept
     finally:
         srv.stop()
+    with serve("ladder-s", settings=settings, echo=False) as fresh:  # the next serve() starts a fresh one
+        assert fresh.started and fresh.healthy()
+    before.clean()
+
+
+def test_server_killed_while_it_starts(faults, figures, tmp_path):
+    before = faults.census()
     starting = faults.evalkit(["serve", "--model", "ladder-s", "--port", "8794"],
-                               {"EVALKIT_RUNS_DIR": str(tmp_path / "runs")})
+                              {"EVALKIT_RUNS_DIR": str(tmp_path / "runs")})
     vllm = faults.wait_for(starting, "vllm")
     time.sleep(3)
-    os.killpg(vllm.pid, signal.SIGKILL)  # killed while it starts
+    os.killpg(vllm.pid, signal.SIGKILL)
     figures["faults injected"] += 1
     out, err = starting.communicate(timeout=120)
     assert starting.returncode == 2 and "exited with code" in err, err[-3000:]
-    with serve("ladder-s", settings=settings, echo=False) as fresh:  # the next serve() starts a fresh one
-        assert fresh.started and fresh.healthy()
     before.clean()
