@@ -207,7 +207,9 @@ class Starting:
         """Wait until the server answers /v1/models; raise :class:`ServerStartError` when it exits or times out."""
         info, started = self.info, self.info.started_at
         try:
+            polls = 0
             while True:
+                polls += 1
                 code = self.process.poll()
                 if code is not None:
                     raise self._failed(
@@ -231,7 +233,9 @@ class Starting:
             raise
         info.ready_s = round(time.time() - started, 1)
         _state_path(self.settings, info.port).write_text(json.dumps(asdict(info), indent=2))
-        _say(self.echo, f"vLLM ready for {self.ref.name} at {info.base_url} after {info.ready_s} s")
+        # a server started ahead (prestart) that answers at the first look was ready some time before
+        when = f"after {info.ready_s} s" if polls > 1 else f"within {info.ready_s} s (started ahead)"
+        _say(self.echo, f"vLLM ready for {self.ref.name} at {info.base_url} {when}")
         self.server = Server(info, process=self.process, started=True, settings=self.settings)
         return self.server
 
