@@ -11,16 +11,8 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
-from importlib.metadata import PackageNotFoundError, version
 
 from evalkit.settings import get_settings
-
-
-def package_version(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "absent"
 
 
 def remembered(kind: str, key: str, compute: Callable[[], str]) -> str:

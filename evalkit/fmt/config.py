@@ -21,9 +21,10 @@ import json
 import re
 from typing import Literal
 
+from evalkit.envreport import package_version
 from evalkit.errors import ConfigError, TaskFileError, ToolMissingError
 from evalkit.fmt.items import FormatItem
-from evalkit.memo import package_version, remembered
+from evalkit.memo import remembered
 from evalkit.promptfoo import provider
 from evalkit.settings import get_settings
 

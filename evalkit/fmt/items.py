@@ -13,8 +13,9 @@ from typing import Any
 
 import pandas as pd
 
+from evalkit.envreport import package_version
 from evalkit.errors import ConfigError, TaskFileError
-from evalkit.memo import package_version, remembered
+from evalkit.memo import remembered
 from evalkit.settings import get_settings
 
 SETS = ("extraction", "ifeval")

@@ -64,10 +64,15 @@ def available_gib(device: str) -> float:
         import psutil
 
         return psutil.virtual_memory().available / GIB
+    return _gpu_now()[1]
+
+
+def _gpu_now() -> tuple[float, float]:
+    """Total and free memory (GiB) of the first GPU, read now (0, 0 without one)."""
     from evalkit.envreport import query_gpus
 
     gpus = query_gpus()
-    return gpus[0]["free_mib"] / 1024 if gpus else 0.0
+    return (gpus[0]["memory_mib"] / 1024, gpus[0]["free_mib"] / 1024) if gpus else (0.0, 0.0)
 
 
 def server_memory(ref: ModelRef, device: str, settings: Settings) -> ServerMemory:
@@ -79,12 +84,9 @@ def server_memory(ref: ModelRef, device: str, settings: Settings) -> ServerMemor
                    + (0.0 if settings.cpu_fork_engine else CPU_SPAWN_GIB))
         return ServerMemory(ref.name, device, weights, float(settings.cpu_kvcache_gib), runtime,
                             available_gib(device), held)
-    from evalkit.envreport import gpu_info
-
-    gpus = gpu_info()
-    total = gpus[0]["memory_mib"] / 1024 if gpus else 0.0
+    total, free = _gpu_now()
     claim = total * settings.gpu_memory_utilization  # vLLM takes this share whatever the model needs
-    return ServerMemory(ref.name, device, weights, max(claim - weights, 0.0), 0.0, available_gib(device), held)
+    return ServerMemory(ref.name, device, weights, max(claim - weights, 0.0), 0.0, free, held)
 
 
 def check_room(ref: ModelRef, device: str, settings: Settings) -> ServerMemory:

@@ -90,7 +90,7 @@ def serve(
                 # free one
                 if explicit:
                     raise
-                nearby = next((p for p in range(port + 1, port + 21) if port_free(settings.host, p)), None)
+                nearby = _first_free_port(settings.host, port + 1)
                 if nearby is None:
                     raise PortInUseError(
                         f"{busy.problem} Ports {port + 1}-{port + 20}, where evalkit looks for a free one, are all "
@@ -109,6 +109,11 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 class ExposedServerWarning(UserWarning):
     """A new server listens on an address other machines can reach."""
+
+
+def _first_free_port(host: str, first: int, count: int = 20) -> int | None:
+    """The first of ``count`` ports from ``first`` that nothing listens on."""
+    return next((p for p in range(first, first + count) if port_free(host, p)), None)
 
 
 def detect_device(settings: Settings) -> str:
@@ -281,7 +286,7 @@ def prestart(model: str, settings: Settings | None = None, echo: bool = True) ->
     ref = resolve_model(model, settings)
     if any(info.model == ref.name for info in project_servers(settings)):
         return None
-    port = next((p for p in range(settings.port, settings.port + 21) if port_free(settings.host, p)), None)
+    port = _first_free_port(settings.host, settings.port)
     if port is None:
         return None
     try:
