@@ -203,7 +203,6 @@ class Starting:
         proc.stop_group(self.process)
 
     def _failed(self, message: str, fix: str) -> ServerStartError:
-        self.stop()
         log = Path(self.info.log_path)
         return ServerStartError(f"{message}\nLast lines of its log:\n{_log_tail(log)}\n"
                                 f"Command: {shlex.join(self.info.command)}\nLog: {log}", fix=fix)
