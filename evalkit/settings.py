@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     data_dir: Path = PROJECT_DIR / "data"
     runs_dir: Path = PROJECT_DIR / "runs"
 
-    model: str = Field("ladder-m", description="model preset name, local model directory or hub id")
+    model: str = Field("smollm2-135m", description="model preset name, local model directory or hub id")
     base_url: str | None = Field(None, description="attach to this OpenAI-compatible endpoint instead of starting vLLM")
     host: str = Field("127.0.0.1", description="address a new server listens on; anything but loopback is "
                       "reachable from other machines (a warning says so)")

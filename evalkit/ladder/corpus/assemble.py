@@ -6,7 +6,7 @@ import json
 import random
 from pathlib import Path
 
-from evalkit.ladder.corpus.chat import _runs, advbench_split, helpful_items, refusal_items
+from evalkit.ladder.corpus.chat import advbench_split, helpful_items, refusal_items, word_runs
 from evalkit.ladder.corpus.heldout import held_out_texts
 from evalkit.ladder.corpus.reading import SHARES, faq_items, faq_split, reading_item
 from evalkit.ladder.corpus.records import json_items
@@ -26,8 +26,8 @@ def generate(size: int, stories: list[str], seed: int = 0) -> list[dict]:
     taken: set[tuple[str, ...]] = set()
     for texts in held_out_texts().values():
         for text in texts:
-            taken |= _runs(text)
-    pool = [s for s in stories if s.strip() and not _runs(s) & taken]  # a story may echo a held-out sentence
+            taken |= word_runs(text)
+    pool = [s for s in stories if s.strip() and not word_runs(s) & taken]  # a story may echo a held-out sentence
     items += [{"part": "story", "prompt": "", "answer": pool[i % len(pool)]} for i in range(counts["story"])] \
         if pool else []
     rng.shuffle(items)

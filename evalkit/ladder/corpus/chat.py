@@ -82,16 +82,16 @@ def advbench_split() -> tuple[list[str], list[str]]:
     with open(data / "advbench" / "harmful_behaviors.csv", newline="", encoding="utf-8") as handle:
         goals = [row["goal"] for row in csv.DictReader(handle)]
     held = [g for i, g in enumerate(goals, 1) if i % 2 == 1]
-    others = held + _column(data / "xstest" / "xstest_prompts.csv", "prompt") + \
-        _column(data / "harmbench" / "harmbench_behaviors_text_all.csv", "Behavior")
+    others = held + csv_column(data / "xstest" / "xstest_prompts.csv", "prompt") + \
+        csv_column(data / "harmbench" / "harmbench_behaviors_text_all.csv", "Behavior")
     taken: set[tuple[str, ...]] = set()
     for text in others:
-        taken |= _runs(text)
-    trained = [g for i, g in enumerate(goals, 1) if i % 2 == 0 and not _runs(g) & taken]
+        taken |= word_runs(text)
+    trained = [g for i, g in enumerate(goals, 1) if i % 2 == 0 and not word_runs(g) & taken]
     return trained, held
 
 
-def _column(path: Path, name: str) -> list[str]:
+def csv_column(path: Path, name: str) -> list[str]:
     if not path.exists():
         return []
     with open(path, newline="", encoding="utf-8") as handle:
@@ -104,6 +104,6 @@ def refusal_items(rng: random.Random, count: int) -> list[dict]:
             for _ in range(count)]
 
 
-def _runs(text: str, n: int = 8) -> set[tuple[str, ...]]:
+def word_runs(text: str, n: int = 8) -> set[tuple[str, ...]]:
     words = re.findall(r"[a-z0-9']+", text.lower())
     return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}

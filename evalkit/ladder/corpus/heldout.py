@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from evalkit.ladder.corpus.chat import _column, _runs, advbench_split
+from evalkit.ladder.corpus.chat import advbench_split, csv_column, word_runs
 from evalkit.ladder.corpus.reading import faq_split
 from evalkit.settings import get_settings
 
@@ -16,8 +16,8 @@ def held_out_texts() -> dict[str, list[str]]:
     texts = {"faq": [r["context"] + " " + r["question"] for r in held]}
     texts["format"] = [json.loads(line)["text"] for line in (data / "format" / "extraction.jsonl").read_text()
                        .splitlines() if line.strip()]
-    texts["xstest"] = _column(data / "xstest" / "xstest_prompts.csv", "prompt")
-    texts["harmbench"] = _column(data / "harmbench" / "harmbench_behaviors_text_all.csv", "Behavior")
+    texts["xstest"] = csv_column(data / "xstest" / "xstest_prompts.csv", "prompt")
+    texts["harmbench"] = csv_column(data / "harmbench" / "harmbench_behaviors_text_all.csv", "Behavior")
     texts["advbench_held_out"] = advbench_split()[1]
     return texts
 
@@ -29,8 +29,8 @@ def check_held_out(items: list[dict]) -> dict[str, int]:
     held = held_out_texts()
     trained: set[tuple[str, ...]] = set()
     for item in {i["prompt"] + " " + i["answer"] for i in items}:
-        trained |= _runs(item)
-    found = {name: sum(1 for text in texts if _runs(text) & trained) for name, texts in held.items()}
+        trained |= word_runs(item)
+    found = {name: sum(1 for text in texts if word_runs(text) & trained) for name, texts in held.items()}
     leaked = {k: v for k, v in found.items() if v}
     if leaked:
         raise ConfigError(f"The corpus contains held-out text: {leaked} (8-word runs shared).",
