@@ -46,6 +46,7 @@ MODES = {
     "float32": {"extra_server_args": ["--dtype", "float32"]},
     "bfloat16": {"extra_server_args": ["--dtype", "bfloat16"]},
     "bfloat16-8k": {"extra_server_args": ["--dtype", "bfloat16"], "max_model_len": 8192},
+    "bfloat16-nolora": {"extra_server_args": ["--dtype", "bfloat16"], "serve_adapters": False},
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

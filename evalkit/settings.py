@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     gpu_memory_utilization: float = Field(0.90, gt=0, le=1)
     max_model_len: int | None = Field(None, gt=0, description="cap the context (defaults to the preset's)")
     extra_server_args: list[str] = Field(default_factory=list)
+    serve_adapters: bool = Field(True, description="a server for a base model also serves its committed LoRA "
+                                 "adapters (data/adapters); False: the base alone")
 
     promptfoo_concurrency: int = Field(32, ge=1, description="promptfoo -j of the format layer "
                                        "(benchmarks/bench_promptfoo.py measures 32 against promptfoo's 4)")

@@ -109,7 +109,7 @@ def evaluate(
     if mc:
         check_loglikelihood(srv)
 
-    run_dir = Path(run_dir) if run_dir else new_run_dir(f"accuracy-{srv.model}")
+    run_dir = Path(run_dir).resolve() if run_dir else new_run_dir(f"accuracy-{srv.model}")  # lm-eval runs elsewhere
     run_dir.mkdir(parents=True, exist_ok=True)
     max_len = max_length or srv.max_model_len
     counter = TokenCounter(srv.tokenizer, root_url=srv.root_url, model=srv.model)

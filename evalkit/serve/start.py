@@ -161,7 +161,7 @@ def server_command(ref: ModelRef, port: int, device: str, settings: Settings,
     if limit:
         cmd += ["--max-model-len", str(limit)]
     extra = list(settings.extra_server_args) + list(extra_args or [])
-    return cmd + lora_args(ref, extra) + extra
+    return cmd + (lora_args(ref, extra) if settings.serve_adapters else []) + extra
 
 
 def lora_args(ref: ModelRef, extra: list[str] | None = None) -> list[str]:
