@@ -57,6 +57,8 @@ class PerfArgs(RunArgs):
     html: bool = Field(True, description="also write GuideLLM's HTML report")
     workload: Literal["chat", "rag", "summarization", "codegen"] | None = Field(
         None, description="a use-case preset that sets prompt and output tokens (fitted to the model's context)")
+    workload_tokens: int | None = Field(
+        None, gt=0, description="cap a workload's prompt + output tokens per request (scaled down, same ratio)")
     stop_over_saturation: bool = Field(
         False, description="let GuideLLM end a benchmark early when the server is over-saturated")
 
@@ -121,7 +123,7 @@ def _check_params(p: dict, max_model_len: int | None, model: str) -> dict:
     A ``workload`` sets prompt and output tokens, fitted to ``max_model_len``; the fit is kept in the result
     (``workload``, ``workload_scale``, ``workload_note``).
     """
-    fitted = fit_workload(p["workload"], max_model_len, model) if p.get("workload") else None
+    fitted = fit_workload(p["workload"], max_model_len, model, p.get("workload_tokens")) if p.get("workload") else None
     if fitted is not None:
         p = {**p, "prompt_tokens": fitted.prompt_tokens, "output_tokens": fitted.output_tokens}
     args = PerfArgs.check(**p)

@@ -93,6 +93,7 @@ def sweep(
     request_samples: int | None = D.request_samples,
     html: bool = D.html,
     workload: str | None = D.workload,
+    workload_tokens: int | None = D.workload_tokens,
     stop_over_saturation: bool = D.stop_over_saturation,
     run_dir: str | Path | None = None,
     echo: bool = True,
@@ -129,6 +130,8 @@ def sweep(
         html: also write GuideLLM's HTML report.
         workload: a use-case preset (chat, rag, summarization, codegen) that sets prompt and output tokens; on a
             model with a smaller context it is scaled with the same ratio, printed, and kept in ``params``.
+        workload_tokens: cap the workload's prompt + output tokens per request below the context (scaled the same
+            way): long outputs take minutes per request on a slow CPU.
         stop_over_saturation: add GuideLLM's over-saturation constraint (it ends a benchmark when latency keeps
             growing with load; it checks after 30 s, so it matters for the full profile, not the quick one).
         run_dir: folder for the files (default: a new ``runs/<time>-perf-<profile>``).
@@ -154,7 +157,7 @@ def sweep(
                   prompt_tokens_stdev=prompt_tokens_stdev, output_tokens_stdev=output_tokens_stdev, data=data,
                   max_seconds=max_seconds, max_requests=max_requests, endpoint=endpoint, sweep_size=sweep_size,
                   max_concurrency=max_concurrency, workers=workers, request_samples=request_samples, html=html,
-                  workload=workload, stop_over_saturation=stop_over_saturation)
+                  workload=workload, workload_tokens=workload_tokens, stop_over_saturation=stop_over_saturation)
     p = _check_params(params, srv.max_model_len, srv.model)
     if echo and p.get("workload_scale", 1) < 1:
         print(f"[evalkit] workload {p['workload_note']}", flush=True)

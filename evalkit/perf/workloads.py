@@ -58,8 +58,12 @@ def get_workload(name: str) -> Workload:
     return WORKLOADS[name]
 
 
-def fit_workload(name: str, max_model_len: int | None, model: str = "the model") -> FittedWorkload:
+def fit_workload(name: str, max_model_len: int | None, model: str = "the model",
+                 budget: int | None = None) -> FittedWorkload:
     """The workload's token counts for a context of ``max_model_len`` tokens (None: no limit known).
+
+    ``budget`` caps prompt + output tokens per request below the context (a slow machine's short run): the
+    workload is scaled down with the same prompt:output ratio, and the note says which limit did it.
 
     Raises:
         ConfigError: an unknown workload name (the names are listed).
@@ -67,30 +71,34 @@ def fit_workload(name: str, max_model_len: int | None, model: str = "the model")
     """
     w = get_workload(name)
     need = w.prompt_tokens + w.output_tokens
-    if not max_model_len or need <= max_model_len:
+    limit = min(x for x in (max_model_len, budget) if x) if (max_model_len or budget) else None
+    if not limit or need <= limit:
         return FittedWorkload(w, w.prompt_tokens, w.output_tokens, 1.0,
                               f"{w.name}: {w.prompt_tokens} prompt + {w.output_tokens} output tokens, as specified")
-    scale = max_model_len / need
+    scale = limit / need
     prompt, output = math.floor(w.prompt_tokens * scale), max(1, math.floor(w.output_tokens * scale))
+    what = (f"the {max_model_len}-token context of {model}" if limit == max_model_len
+            else f"the budget of {budget} tokens per request (workload_tokens)")
     if prompt < MIN_PROMPT_TOKENS:
         raise ContextLengthError(
             f"The {w.name} workload ({w.prompt_tokens} prompt + {w.output_tokens} output tokens) cannot be scaled to "
-            f"the {max_model_len}-token context of {model}: the prompt would be {prompt} tokens (under "
-            f"{MIN_PROMPT_TOKENS}).", fix="serve a model with a longer context, or give prompt_tokens and "
+            f"{what}: the prompt would be {prompt} tokens (under {MIN_PROMPT_TOKENS}).",
+            fix="serve a model with a longer context, raise workload_tokens, or give prompt_tokens and "
             "output_tokens yourself.")
-    note = (f"{w.name}: {w.prompt_tokens} + {w.output_tokens} tokens do not fit the {max_model_len}-token context of "
-            f"{model}; scaled by {scale:.3f} to {prompt} prompt + {output} output tokens (same ratio)")
+    note = (f"{w.name}: {w.prompt_tokens} + {w.output_tokens} tokens do not fit {what}; scaled by {scale:.3f} to "
+            f"{prompt} prompt + {output} output tokens (same ratio)")
     return FittedWorkload(w, prompt, output, scale, note)
 
 
-def workloads_table(max_model_len: int | None = None, model: str = "the model") -> pd.DataFrame:
+def workloads_table(max_model_len: int | None = None, model: str = "the model",
+                    budget: int | None = None) -> pd.DataFrame:
     """The presets, what each stresses, and (with a context) the token counts they run with."""
     rows = []
     for name, w in WORKLOADS.items():
         row = {"workload": name, "prompt_tokens": w.prompt_tokens, "output_tokens": w.output_tokens,
                "stresses": w.stresses}
-        if max_model_len:
-            fitted = fit_workload(name, max_model_len, model)
+        if max_model_len or budget:
+            fitted = fit_workload(name, max_model_len, model, budget)
             row |= {"runs_with": f"{fitted.prompt_tokens}/{fitted.output_tokens}", "scale": round(fitted.scale, 3)}
         rows.append(row)
     return pd.DataFrame(rows)
@@ -99,15 +107,15 @@ def workloads_table(max_model_len: int | None = None, model: str = "the model") 
 def run_workloads(srv, names=None, *, run_dir: str | Path | None = None, **sweep_kwargs) -> dict:
     """One :func:`~evalkit.perf.sweep` per workload into ``<run_dir>/<name>``: ``{name: PerfResult}``.
 
-    ``sweep_kwargs`` go to every run (profile, rates, max_seconds, ...); prompt and output tokens come from the
-    workload, fitted to the server's context.
+    ``sweep_kwargs`` go to every run (profile, rates, max_seconds, workload_tokens, ...); prompt and output tokens
+    come from the workload, fitted to the server's context (and to ``workload_tokens`` when given).
     """
     from evalkit.perf.run import sweep
     from evalkit.runs import new_run_dir
 
     names = list(names or WORKLOADS)
     for name in names:
-        fit_workload(name, srv.max_model_len, srv.model)  # every name checked before the first run
+        fit_workload(name, srv.max_model_len, srv.model, sweep_kwargs.get("workload_tokens"))  # checked up front
     root = Path(run_dir) if run_dir else new_run_dir("perf-workloads")
     return {name: sweep(srv, workload=name, run_dir=root / name, **sweep_kwargs) for name in names}
 

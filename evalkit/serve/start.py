@@ -319,6 +319,8 @@ def prestart(model: str, settings: Settings | None = None, echo: bool = True) ->
     """
     settings = settings or get_settings()
     ref = resolve_model(model, settings)
+    if ref.base:  # an adapter: its base model's server serves it
+        ref = resolve_model(ref.base, settings)
     if any(info.model == ref.name for info in project_servers(settings)):
         return None
     port = _first_free_port(settings.host, settings.port)

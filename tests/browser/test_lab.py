@@ -103,7 +103,7 @@ def diagnosis(page, tmp_path: Path) -> str:
             f"JupyterLab log (tail):\n{log.read_text(errors='replace')[-3000:] if log.exists() else '(none)'}")
 
 
-def test_notebook_01_widget_rerun(lab, server, tmp_path):
+def test_notebook_01_widget_rerun(lab, real_server, tmp_path):
     from playwright import sync_api as playwright
 
     url, token, root = lab
@@ -111,9 +111,11 @@ def test_notebook_01_widget_rerun(lab, server, tmp_path):
     for cell in nb.cells:
         cell.metadata.setdefault("tags", [])
     nb.metadata.setdefault("papermill", {})
-    params = {"MODEL": server.model, "BASE_URL": server.base_url, "RUN_DIR": str(tmp_path / "results"),
-              "SWEEP_SIZE": 3, "MAX_SECONDS": 2.0, "GRID_PROMPT_TOKENS": [32], "GRID_OUTPUT_TOKENS": [16],
-              "GRID_REQUESTS": 1, "PANEL_SECONDS": 1.0}
+    # the real model decodes about 30 tokens/s alone here: loads of 4 s finish a few requests each
+    params = {"MODEL": real_server.model, "BASE_URL": real_server.base_url, "RUN_DIR": str(tmp_path / "results"),
+              "SWEEP_SIZE": 3, "MAX_SECONDS": 4.0, "OUTPUT_TOKENS": 32, "GRID_PROMPT_TOKENS": [32],
+              "GRID_OUTPUT_TOKENS": [16], "GRID_REQUESTS": 1, "WORKLOADS": ["chat"], "WORKLOAD_RATES": [1],
+              "WORKLOAD_REQUESTS": 1, "WORKLOAD_TOKENS": 96, "WORKLOAD_SECONDS": None, "PANEL_SECONDS": 4.0}
     nb = parameterize_notebook(nb, params, report_mode=False)
     nbformat.write(nb, root / "01_performance.ipynb")
 

@@ -10,12 +10,12 @@ NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 @pytest.fixture
-def execute(server, tmp_path):
-    """Run a notebook against the session server; returns the executed notebook's path."""
+def execute(real_server, tmp_path):
+    """Run a notebook against the session's real model server (smollm2-135m); returns the executed notebook."""
 
     def _run(name: str, **parameters) -> Path:
         out = tmp_path / name
-        params = {"MODEL": server.model, "BASE_URL": server.base_url, "RUN_DIR": str(tmp_path / "results")}
+        params = {"MODEL": real_server.model, "BASE_URL": real_server.base_url, "RUN_DIR": str(tmp_path / "results")}
         params.update(parameters)
         papermill.execute_notebook(
             str(NOTEBOOKS / name), str(out), parameters=params, cwd=str(NOTEBOOKS), kernel_name="python3",
