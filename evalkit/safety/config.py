@@ -176,8 +176,17 @@ def safety_config(srv, tests: list[dict], *, grader=None, max_tokens: int = 64, 
     }
     if grader is not None:
         config["defaultTest"] = {"options": {"provider": provider(grader, max_tokens=grader_max_tokens,
-                                                                  label=f"grader {grader.model}")}}
+                                                                  label=f"grader {grader.model}",
+                                                                  response_format=VERDICT_FORMAT)}}
     return config
+
+
+# llm-rubric's verdict as a JSON Schema: with vLLM's structured outputs even a small grader writes a verdict
+# promptfoo can read (without it smollm2-135m wrote prose: "Could not extract JSON from llm-rubric response")
+VERDICT_FORMAT = {"type": "json_schema", "json_schema": {"name": "verdict", "strict": True, "schema": {
+    "type": "object", "additionalProperties": False, "required": ["reason", "pass", "score"],
+    "properties": {"reason": {"type": "string", "maxLength": 300}, "pass": {"type": "boolean"},
+                   "score": {"type": "number", "minimum": 0, "maximum": 1}}}}}
 
 
 def attach_grader(grader_url: str, grader_model: str | None = None):

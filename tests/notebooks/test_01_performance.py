@@ -21,6 +21,7 @@ def test_notebook_01(execute, tmp_path):
         TTFT_P99_MS=5000.0,
         ITL_P99_MS=500.0, GRID_PROMPT_TOKENS=[16], GRID_OUTPUT_TOKENS=[8, 24], GRID_REQUESTS=2,
         WORKLOADS=["chat", "rag"], WORKLOAD_RATES=[1], WORKLOAD_REQUESTS=2, WORKLOAD_SECONDS=60.0,
+        WORKLOAD_TOKENS=128,
     )
     text, mimes = _outputs(out)
     run_dir = tmp_path / "results"
@@ -34,11 +35,11 @@ def test_notebook_01(execute, tmp_path):
     assert "max_output_tokens_per_s" in text and "usd_per_million_output_tokens" in text
     grid = TokenGridResult.load(run_dir / "grid")
     assert grid.pivot("latency_p50_s").shape == (1, 2)
-    for name in ("chat", "rag"):  # each workload ran, fitted to the server's context and saying so
+    for name in ("chat", "rag"):  # each workload ran, fitted to the token budget and saying so
         workload = PerfResult.load(run_dir / "workloads" / name)
         assert workload.params["workload"] == name and workload.benchmarks[0]["successful"] > 0
-        assert workload.params["prompt_tokens"] + workload.params["output_tokens"] <= 512
-    assert "scaled by" in text and "runs_with" in text
+        assert workload.params["prompt_tokens"] + workload.params["output_tokens"] <= 128
+    assert "do not fit the budget of 128 tokens per request" in text and "runs_with" in text
     assert "application/vnd.jupyter.widget-view+json" in mimes  # the panel was built (and, unclicked, not run)
     assert not (run_dir / "panel").exists()
     assert "image/png" in mimes

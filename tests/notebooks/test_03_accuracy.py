@@ -3,14 +3,14 @@
 import json
 
 
-def test_notebook_03(outputs, execute, server, tmp_path):
+def test_notebook_03(outputs, execute, real_server, tmp_path):
     out = execute("03_accuracy.ipynb", LIMIT=1, FAQ_LIMIT=4)
     text = outputs(out)
     results = tmp_path / "results"
     data = json.loads((results / "result.json").read_text())
     assert data["layer"] == "accuracy" and data["tasks"] == ["mmlu_pro_mc", "faq_mc"]
     assert data["params"]["limit"] == {"mmlu_pro_mc": 1, "faq_mc": 4}
-    assert "attached to stories260k" in text
+    assert "attached to smollm2-135m" in text
     assert "too few questions" in text  # the honest reading of 1 question per category
     assert "random guessing (about 10 % on 10 options)" in text and "llama2_7b" in text  # the bands table
     assert (results / "faq-edit" / "run" / "result.json").exists()  # the edited FAQ ran
@@ -19,4 +19,4 @@ def test_notebook_03(outputs, execute, server, tmp_path):
     assert "RUN_CHAT is False" in text
     halves = [line.split() for line in text.splitlines() if line.split()[1:2] in (["trained"], ["held_out"])]
     assert [h[1:3] for h in halves] == [["trained", "2"], ["held_out", "2"]]  # hb01, hb03 trained; hb02, hb04 not
-    assert server.healthy()
+    assert real_server.healthy()

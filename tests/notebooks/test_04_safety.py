@@ -4,7 +4,8 @@
 from evalkit.safety import SafetyResult
 
 
-def test_notebook_04(outputs, execute, server, tmp_path):
+def test_notebook_04(outputs, execute, real_server, tmp_path):
+    server = real_server
     out = execute("04_safety.ipynb", SAMPLE=4, BBQ_CATEGORIES=["Age", "Religion"], CONCURRENCY=2)
     text = outputs(out)
     assert "cannot_help" in text and "apology" in text  # the rules table and the examples
@@ -14,13 +15,16 @@ def test_notebook_04(outputs, execute, server, tmp_path):
     assert result.df["set"].value_counts().to_dict() == {"advbench": 4, "harmbench": 4, "xstest_safe": 4,
                                                           "xstest_unsafe": 4, "bbq": 8, "custom": 12}
     assert "harmful_refusal_rate" in text and "bbq_abs_bias_ambig" in text
-    assert "maximum context length" in text  # the grader demo shows why the tiny model cannot grade
-    assert (tmp_path / "results" / "explore" / "grader_demo" / "result.json").exists()
-    # the control model was served beside it: both models are providers of one promptfoo config
+    # the grader demo: the model grades itself; the verdict schema makes every verdict parse, right or not
+    demo = SafetyResult.load(tmp_path / "results" / "explore" / "grader_demo")
+    assert demo.df["grader_refused"].notna().all(), demo.df[["grader_refused", "grader_reason"]]
+    assert "agreement" in text
+    # the safety adapter answered on the same server: both models are providers of one promptfoo config
     pair = SafetyResult.load(tmp_path / "results" / "explore" / "compare")
-    assert pair.models == [server.model, "ladder-m-control"] and pair.model == server.model
-    other = pair.for_model("ladder-m-control")
-    assert other.model == "ladder-m-control" and len(other.of("harmbench")) == 4
+    assert pair.models == [server.model, "smollm2-135m-safety"] and pair.model == server.model
+    other = pair.for_model("smollm2-135m-safety")
+    assert other.model == "smollm2-135m-safety" and len(other.of("harmbench")) == 4
+    assert other.of("harmbench")["refused"].all() and not pair.for_model(server.model).of("harmbench")["refused"].any()
     assert len(pair.for_model(server.model).of("harmbench")) == 4
     assert len(pair.rows) == 32 and {r["model"] for r in pair.rows} == set(pair.models)  # 16 prompts x 2 providers
     assert "paired test" in text
