@@ -4,7 +4,7 @@ import json
 
 
 def test_notebook_03(outputs, execute, real_server, tmp_path):
-    out = execute("03_accuracy.ipynb", LIMIT=1, FAQ_LIMIT=4)
+    out = execute("03_accuracy.ipynb", LIMIT=1, FAQ_LIMIT=4, CLIMB_MODELS=["smollm2-135m-faq"])
     text = outputs(out)
     results = tmp_path / "results"
     data = json.loads((results / "result.json").read_text())
@@ -19,4 +19,6 @@ def test_notebook_03(outputs, execute, real_server, tmp_path):
     assert "RUN_CHAT is False" in text
     halves = [line.split() for line in text.splitlines() if line.split()[1:2] in (["trained"], ["held_out"])]
     assert [h[1:3] for h in halves] == [["trained", "2"], ["held_out", "2"]]  # hb01, hb03 trained; hb02, hb04 not
+    faq = json.loads((results / "climb" / "smollm2-135m-faq" / "result.json").read_text())  # on the same server
+    assert faq["model"] == "smollm2-135m-faq" and "faq_held_out" in text and "smollm2-135m-faq" in text
     assert real_server.healthy()
