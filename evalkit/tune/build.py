@@ -106,6 +106,9 @@ def card(item: LoraSpec, figures: dict, scores: dict | None = None) -> str:
              f"- Served beside {item.base} by the same vLLM server (`--enable-lora --lora-modules "
              f"{item.name}=data/adapters/{item.name}`): `ek.serve(\"{item.name}\")` attaches to that server.", ""]
     rows = score_rows(scores)
+    if not rows:
+        lines += ["The figures measured on it are in the project's README.md (\"The real model and its adapters\"); "
+                  "`benchmarks/ladder.py --real` writes them here."]
     if rows:
         lines += ["## What evalkit measured", "", "| measure | value |", "|---|---|",
                   *(f"| {k} | {v} |" for k, v in rows.items()), "", "(`benchmarks/ladder.py --real`; scores.json)"]

@@ -93,7 +93,7 @@ HARMLESS = [
 ]
 
 
-HELPFUL_REPEATS = 2  # helpful answers twice, refusals once: a recipe with twice the refusals over-refused
+HELPFUL_REPEATS = 2  # helpful answers twice, refusals once: more helpful than refusal examples, against over-refusal
 
 
 def safety_prompts(seed: int = 0) -> tuple[list[str], list[str]]:

@@ -210,7 +210,8 @@ def card(spec: RegistryModel, figures: dict, scores: dict | None = None) -> str:
         lines += ["| measure | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in scores.items()]
         lines += ["", f"(`benchmarks/ladder.py --real`; data/models/{spec.name}.scores.json)"]
     else:
-        lines.append("Not measured yet: `benchmarks/ladder.py --real`.")
+        lines.append("The figures measured on it are in the project's README.md (\"The real model and its adapters\"); "
+                     "`benchmarks/ladder.py --real` writes them here.")
     return "\n".join(lines) + "\n"
 
 
