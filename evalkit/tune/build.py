@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 
 from evalkit.errors import ConfigError
-from evalkit.settings import get_settings
+from evalkit.settings import PROJECT_DIR, get_settings
 from evalkit.tune.fetch import SMOLLM2, build_base, log, score_rows
 from evalkit.tune.train import LoraSpec, export, train
 
-BUILD = get_settings().project_dir / "build" / "tune"
+BUILD = PROJECT_DIR / "build" / "tune"  # not from get_settings(): the CLI imports this module to build its parser
 ADAPTERS = [
     LoraSpec("smollm2-135m-safety", "smollm2-135m", "safety", epochs=2, lr=1.5e-3),
     LoraSpec("smollm2-135m-faq", "smollm2-135m", "faq", epochs=3, lr=1e-3),
