@@ -65,7 +65,7 @@ def test_cli_server_outlives_the_command_and_stop_ends_it(test_settings, tmp_pat
     try:
         assert proc.pid_alive(pid) and group_members(pid)
         status = subprocess.run(evalkit + ["status"], env=env, capture_output=True, text=True, timeout=60)
-        assert "ladder-m" in status.stdout and "answering" in status.stdout  # the default model
+        assert "smollm2-135m" in status.stdout and "answering" in status.stdout  # the default model
         assert "owner: none (runs until `evalkit stop`)" in status.stdout
         stop = subprocess.run(evalkit + ["stop"], env=env, capture_output=True, text=True, timeout=120)
         assert f"pid {pid}" in stop.stdout
