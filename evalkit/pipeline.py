@@ -328,8 +328,9 @@ def run_models(profile: str, models: list[str], *, only: list[str] | None = None
             if echo:
                 print(f"[evalkit] model {i + 1} of {len(models)}: {name}", flush=True)
             server = pending.pop().ready() if pending else None
-            if server is not None and server.model != resolve_model(name).name:  # an adapter of the started base
-                server = server.for_model(resolve_model(name).name)
+            wanted = resolve_model(name).name
+            if server is not None and server.model != wanted:  # an adapter of the base server started ahead
+                server = server.for_model(wanted)
 
             def start_next(following=models[i + 1] if i + 1 < len(models) else None):
                 nxt = following and prestart(following, echo=echo)

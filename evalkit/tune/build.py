@@ -9,7 +9,9 @@ and committed; a fresh clone serves them without training.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -126,9 +128,6 @@ def write_card(name: str) -> Path:
 
 
 def build(names: list[str] | None = None, *, fresh: bool = False) -> list[Path]:
-    import os
-    import shutil
-
     chosen = [spec(n) for n in names] if names else ADAPTERS
     base_dir = build_base(SMOLLM2)
     done = []
