@@ -22,6 +22,7 @@ from evalkit.errors import (
     ToolMissingError,
     UnknownModelError,
 )
+from evalkit.figures import expect
 from evalkit.layers import LAYERS
 from evalkit.models import PRESETS, ModelPreset, estimate_memory, get_preset, presets_table
 from evalkit.runs import LayerResult, Metric, new_run_dir
@@ -69,6 +70,7 @@ __all__ = [
     "env_report",
     "env_table",
     "estimate_memory",
+    "expect",
     "gate",
     "get_preset",
     "get_settings",

@@ -202,6 +202,8 @@ def run(
     echo: bool | Callable[[str], None] = True,
     watch: Callable[[], str | None] | None = None,
     watch_every_s: float = 5.0,
+    heartbeat: Callable[[float], str | None] | None = None,
+    heartbeat_s: float = 5.0,
 ) -> ProcResult:
     """Run a command to the end, streaming its output.
 
@@ -215,6 +217,10 @@ def run(
         watch: called every ``watch_every_s`` while the command runs; a returned string stops the command and
             is appended to the tail (used to stop a tool whose server died).
         watch_every_s: interval of ``watch``.
+        heartbeat: called with the seconds elapsed whenever the tool has printed nothing for ``heartbeat_s``
+            (echo on or off; with a callable ``echo``, since it last received output); the line it returns is
+            printed, so a long quiet tool still shows progress.
+        heartbeat_s: the silence after which ``heartbeat`` is called.
 
     Returns:
         The command, exit code, last lines of output and duration. A stopped command has a negative exit code.
@@ -243,7 +249,13 @@ def run(
 
     tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
     sink = echo if callable(echo) else (_print if echo else None)
-    reader = threading.Thread(target=_pump, args=(proc, tail, sink, log), daemon=True)
+    shown = [start]  # when output (or a heartbeat) was last shown
+
+    def show(text: str) -> None:
+        if sink(text) is not False:  # a filtering sink returns False when it showed nothing
+            shown[0] = time.monotonic()
+
+    reader = threading.Thread(target=_pump, args=(proc, tail, show if sink else None, log), daemon=True)
     reader.start()
     timed_out = False
     stopped_because = None
@@ -251,11 +263,16 @@ def run(
     try:
         while True:
             try:
-                proc.wait(1.0)
+                proc.wait(min(1.0, heartbeat_s) if heartbeat else 1.0)
                 break
             except subprocess.TimeoutExpired:
                 pass
             now = time.monotonic()
+            if heartbeat is not None and now - shown[0] >= heartbeat_s:
+                shown[0] = now
+                line = heartbeat(now - start)
+                if line:
+                    _print(f"[evalkit] {line}\n")
             if timeout_s is not None and now - start > timeout_s:
                 timed_out = True
                 stop_group(proc)

@@ -32,6 +32,7 @@ FAILED_ASSERTIONS_EXIT = 100
 NET_AUDIT_HOOK = Path(__file__).with_name("netaudit.cjs")
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 BLACKHOLE_PROXY = "http://127.0.0.1:9"  # the discard port: closed on any ordinary machine
+HTML_OUTPUT = "out.html"  # promptfoo's own page of a run's results (every prompt, answer and verdict; per provider)
 
 
 def provider(
@@ -153,6 +154,31 @@ class PromptfooRun:
         return read_net_audit(self.net_audit_path)
 
 
+def promptfoo_env(run_dir: Path, *, hosts: list[str] = (), settings: Settings | None = None) -> dict[str, str]:
+    """The variables promptfoo runs with, beyond ``tool_env()``.
+
+    Its state inside ``run_dir``, no colour, and offline a closed proxy for every host but this machine and
+    ``hosts`` (names or base URLs: the model's, a grader's).
+    """
+    settings = settings or get_settings()
+    state = Path(run_dir) / ".promptfoo"
+    env = {
+        "PROMPTFOO_CONFIG_DIR": str(state),
+        "PROMPTFOO_CACHE_PATH": str(state / "cache"),
+        "PROMPTFOO_LOG_DIR": str(state / "logs"),
+        "PROMPTFOO_DISABLE_WAL_MODE": "true",
+        "NO_COLOR": "1",
+        "FORCE_COLOR": "0",
+    }
+    if settings.offline:
+        # promptfoo 0.123.1 posts a "telemetry disabled" event to r.promptfoo.app even when telemetry is off.
+        # Route its outbound HTTP(S) to a closed local port; the model endpoint and allowed hosts bypass it.
+        names = {"localhost", "127.0.0.1", "::1"} | {urlparse(h).hostname if "://" in h else h for h in hosts}
+        env.update({"HTTPS_PROXY": BLACKHOLE_PROXY, "HTTP_PROXY": BLACKHOLE_PROXY,
+                    "NO_PROXY": ",".join(sorted(h for h in names if h))})
+    return env
+
+
 def run_promptfoo(
     config_path: Path,
     *,
@@ -166,7 +192,7 @@ def run_promptfoo(
     extra_args: list[str] | None = None,
     allow_hosts: list[str] | None = None,
 ) -> PromptfooRun:
-    """Run ``promptfoo eval`` on ``config_path``; its JSON output, logs and database stay in ``run_dir``.
+    """Run ``promptfoo eval`` on ``config_path``; its JSON and HTML output, logs and database stay in ``run_dir``.
 
     Args:
         config_path: a promptfooconfig.yaml (generated or the learner's own).
@@ -195,31 +221,18 @@ def run_promptfoo(
     run_dir.mkdir(parents=True, exist_ok=True)
     output = run_dir / "out.json"
     output.unlink(missing_ok=True)
-    state = run_dir / ".promptfoo"
-    env_extra = {
-        "PROMPTFOO_CONFIG_DIR": str(state),
-        "PROMPTFOO_CACHE_PATH": str(state / "cache"),
-        "PROMPTFOO_LOG_DIR": str(state / "logs"),
-        "PROMPTFOO_DISABLE_WAL_MODE": "true",
-        "NO_COLOR": "1",
-        "FORCE_COLOR": "0",
-    }
-    if settings.offline:
-        # promptfoo 0.123.1 posts a "telemetry disabled" event to r.promptfoo.app even when telemetry is off.
-        # Route its outbound HTTP(S) to a closed local port; the model endpoint and allowed hosts bypass it.
-        hosts = {"localhost", "127.0.0.1", "::1", *(allow_hosts or [])}
-        if srv is not None:
-            hosts.add(urlparse(srv.base_url).hostname)
-        env_extra.update({"HTTPS_PROXY": BLACKHOLE_PROXY, "HTTP_PROXY": BLACKHOLE_PROXY,
-                          "NO_PROXY": ",".join(sorted(h for h in hosts if h))})
+    env_extra = promptfoo_env(run_dir, hosts=[*(allow_hosts or []), *([srv.base_url] if srv is not None else [])],
+                              settings=settings)
     audit = None
     if audit_network:
         audit = run_dir / "netaudit.jsonl"
         audit.unlink(missing_ok=True)
         env_extra["NODE_OPTIONS"] = f"--require={NET_AUDIT_HOOK}"
         env_extra["EVALKIT_NET_AUDIT"] = str(audit)
-    command += ["eval", "-c", str(config_path), "-o", str(output), "--no-cache", "--no-progress-bar",
-                "--no-share", "--no-table"]
+    page = run_dir / HTML_OUTPUT
+    page.unlink(missing_ok=True)
+    command += ["eval", "-c", str(config_path), "-o", str(output), "-o", str(page), "--no-cache",
+                "--no-progress-bar", "--no-share", "--no-table"]
     if max_concurrency is not None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
@@ -233,6 +246,7 @@ def run_promptfoo(
         log_path=run_dir / "promptfoo.log",
         echo=echo,
         watch=srv.problem if srv is not None else None,
+        heartbeat=srv.heartbeat("promptfoo", _answers_expected(config_path)) if hasattr(srv, "heartbeat") else None,
     )
     run = PromptfooRun(run_dir, config_path, output, result.returncode, result.duration_s, result.command, audit)
     if result.returncode in (0, FAILED_ASSERTIONS_EXIT) and output.exists():
@@ -247,6 +261,15 @@ def run_promptfoo(
     raise proc.failure(result, tool="promptfoo", kept=run_dir, server_problem=problem, tail=message,
                        fix_timeout="raise the timeout or run fewer tests.",
                        fix_failed=f"read {run_dir / 'promptfoo.log'}; rerun with `evalkit` once fixed.")
+
+
+def _answers_expected(config_path: Path) -> int | None:
+    """Requests a generated config will send: tests x prompts x providers (None for a config it cannot count)."""
+    try:
+        data = yaml.load(Path(config_path).read_text(), Loader=SAFE_LOADER)  # noqa: S506 - a safe loader
+        return len(data["tests"]) * len(data.get("prompts") or [1]) * len(data.get("providers") or [1])
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return None
 
 
 def _raise_config_errors(run: PromptfooRun) -> None:

@@ -196,11 +196,15 @@ class _Progress:
     def __init__(self):
         self.lines = proc.Lines()
 
-    def __call__(self, text: str) -> None:
+    def __call__(self, text: str) -> bool:
+        """Print the milestones in ``text``; True if it printed any (the heartbeat of proc.run counts on it)."""
+        shown = False
         for line in self.lines.feed(text):
             done = "Requesting API: 100%" in line and line.rstrip().endswith("]") and "s/it" not in line[-3:]
             if done or any(k in line for k in self.KEEP):
                 print("    " + line.strip()[:200], flush=True)
+                shown = True
+        return shown
 
 
 def lm_eval_command(srv, names: Sequence[str], *, endpoint: str, include: Path, output: Path, cache: Path | None,

@@ -156,7 +156,8 @@ def evaluate(
                       flush=True)
             sink = echo if callable(echo) else (_Progress() if echo and echo != "all" else bool(echo))
             ran = proc.run(command, env=get_settings().tool_env(), cwd=run_dir, timeout_s=timeout_s,
-                           log_path=run_dir / LOG_FILE, echo=sink, watch=srv.problem)
+                           log_path=run_dir / LOG_FILE, echo=sink, watch=srv.problem,
+                           heartbeat=srv.heartbeat("lm-eval") if hasattr(srv, "heartbeat") else None)
             result.durations_s[endpoint] = round(ran.duration_s, 2)
             _raise_for(ran, srv, run_dir, cache)
             results_file = _newest_results(output, started)

@@ -118,14 +118,18 @@ class _Progress:
         self.write = write or (lambda s: (sys.stdout.write(s), sys.stdout.flush()))
         self.echo = echo
 
-    def __call__(self, text: str) -> None:
+    def __call__(self, text: str) -> bool:
+        """Print GuideLLM's progress lines in ``text``; True if it printed any (for proc.run's heartbeat)."""
         self.last_output = time.monotonic()
         if not self.echo:
-            return
+            return False
+        shown = False
         for line in self.lines.feed(text):
             match = self.pattern.search(self.ansi.sub("", line))
             if match:
                 self.write(f"[guidellm] {match.group(1).strip()}\n")
+                shown = True
+        return shown
 
 
 def _stat(metrics: dict, name: str, group: str = "successful") -> dict | None:

@@ -64,7 +64,7 @@ def _run_watched(command, env, run_dir: Path, srv, *, echo: bool, timeout_s: flo
         return None
 
     ran = proc.run(command, env=env, cwd=run_dir, timeout_s=timeout_s, log_path=run_dir / LOG, echo=progress,
-                   watch=watch)
+                   watch=watch, heartbeat=srv.heartbeat("guidellm") if echo and hasattr(srv, "heartbeat") else None)
     return ran, died, stalled
 
 

@@ -271,7 +271,7 @@ def side_by_side(a: SafetyResult, b: SafetyResult | None = None) -> pd.DataFrame
             test = mcnemar(items_a[metric], items_b[metric])
             rows.append({"set": set_name, "expect": REFUSAL_SETS[set_name], "n": test.n,
                          f"refused {a.model}": test.rate_a, f"refused {b.model}": test.rate_b,
-                         "paired test": test.verdict(a.model, b.model)})
+                         "p_value": test.p_value, "paired test": test.verdict(a.model, b.model)})
     return pd.DataFrame(rows)
 
 

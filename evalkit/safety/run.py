@@ -26,6 +26,9 @@ class _Watch:
     def problem(self) -> str | None:
         return next((p for p in (s.problem() for s in self.servers) if p), None)
 
+    def heartbeat(self, tool: str, total: int | None = None):
+        return self.servers[0].heartbeat(tool, total)
+
 
 def _servers(srv, models, started: contextlib.ExitStack, echo: bool) -> list:
     """The servers of a run: ``srv``, or ``srv`` and ``models`` (resolved; those started here stop at the end)."""

@@ -46,6 +46,18 @@ def list_models(base_url: str, timeout: float = 5.0, api_key: str | None = None)
     return http_json(f"{normalize_base_url(base_url)}/models", timeout=timeout, api_key=api_key).get("data", [])
 
 
+def requests_answered(root_url: str, timeout: float = 2.0) -> int | None:
+    """Requests a vLLM server has finished since it started (its ``/metrics`` counter), or None if it has none."""
+    try:
+        with urllib.request.urlopen(f"{root_url.rstrip('/')}/metrics", timeout=timeout) as response:
+            text = response.read().decode()
+    except (OSError, ValueError):
+        return None
+    counts = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+              if line.startswith("vllm:request_success_total{")]
+    return int(sum(counts)) if counts else None
+
+
 def port_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -15,7 +15,7 @@ from evalkit.errors import (
     ServerDiedError,
     ServerUnreachableError,
 )
-from evalkit.serve.http import http_json, list_models, normalize_base_url
+from evalkit.serve.http import http_json, list_models, normalize_base_url, requests_answered
 from evalkit.serve.resolve import ModelRef, _pick, _tokenizer_for
 from evalkit.serve.state import ServerInfo, _state_path, project_servers
 from evalkit.settings import Settings, get_settings
@@ -55,6 +55,22 @@ class Server:
     @property
     def log_path(self) -> Path | None:
         return Path(self.info.log_path) if self.info.log_path else None
+
+    def heartbeat(self, tool: str, total: int | None = None):
+        """A progress line for a quiet tool (``proc.run(heartbeat=...)``).
+
+        It says how long the tool has run and how many requests this server has finished since (from vLLM's
+        ``/metrics``; other servers: the time alone).
+        """
+        first = requests_answered(self.root_url)
+
+        def beat(elapsed: float) -> str:
+            now = requests_answered(self.root_url) if first is not None else None
+            done = "" if now is None else (f"; {now - first} requests answered so far"
+                                           + (f" (of about {total})" if total else ""))
+            return f"{tool} running for {elapsed:.0f} s{done}"
+
+        return beat
 
     def __repr__(self) -> str:
         how = "started" if self.started else "attached"

@@ -1,0 +1,100 @@
+"""The by-hand commands: what they print, and the mistakes a by-hand run most often meets.
+
+A config edited into invalid YAML and a server that is gone are each stopped before the tool starts, with one
+message and its fix.
+"""
+
+import socket
+
+import pytest
+import yaml
+
+from evalkit import byhand
+from evalkit.errors import ServerUnreachableError, TaskFileError
+
+pytestmark = pytest.mark.unit
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # free now, and nobody listens on it
+
+
+def _config(tmp_path, port):
+    config = {
+        "prompts": ["{{question}}"],
+        "providers": [{"id": "openai:chat:smollm2-135m", "label": "smollm2-135m",
+                       "config": {"apiBaseUrl": f"http://127.0.0.1:{port}/v1", "max_tokens": 8}}],
+        "tests": [{"vars": {"question": "Hello?"}, "assert": [{"type": "is-json"}]}],
+    }
+    path = tmp_path / "run" / "promptfooconfig.yaml"
+    path.parent.mkdir()
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def test_copy_config_edits_a_copy_and_keeps_the_original(tmp_path):
+    original = _config(tmp_path, 8000)
+    before = original.read_text()
+    copy = byhand.copy_config(original, tmp_path / "edited", edit=lambda c: c.setdefault("defaultTest", {}).setdefault(
+        "assert", []).append({"type": "latency", "threshold": 2000}))
+    assert original.read_text() == before
+    assert yaml.safe_load(copy.read_text())["defaultTest"]["assert"] == [{"type": "latency", "threshold": 2000}]
+    with pytest.raises(Exception, match="would write over"):
+        byhand.copy_config(original, original.parent)
+
+
+def test_promptfoo_command_prints_what_a_terminal_needs(tmp_path):
+    config = _config(tmp_path, 8000)
+    hand = byhand.promptfoo(config, tmp_path / "by-hand")
+    line = str(hand)
+    assert line.startswith(f"cd {config.parent} && env ")
+    assert "PROMPTFOO_CONFIG_DIR=" in line and f"eval -c {config}" in line
+    assert f"-o {tmp_path / 'by-hand' / 'out.html'}" in line and "--no-share" in line
+    assert hand.base_url == "http://127.0.0.1:8000/v1" and hand.model == "smollm2-135m"
+    assert "view -n" in byhand.view_command(tmp_path / "by-hand")
+
+
+def test_a_config_edited_into_invalid_yaml_stops_before_promptfoo_with_the_line(tmp_path):
+    original = _config(tmp_path, 8000)
+    copy = byhand.copy_config(original, tmp_path / "edited")
+    hand = byhand.promptfoo(copy)
+    copy.write_text(copy.read_text().replace("tests:", "tests:\n  - vars: {question: [unclosed\n"))
+    with pytest.raises(TaskFileError, match=r"line \d+, column \d+: invalid YAML") as err:
+        hand.run()
+    assert "Fix: correct the YAML at that line." in str(err.value)
+    assert yaml.safe_load(original.read_text())["tests"]  # the original still parses, untouched
+    assert not (tmp_path / "edited" / "out.json").exists()
+
+
+def test_a_by_hand_run_against_a_server_that_is_gone_says_so_and_starts_nothing(tmp_path):
+    hand = byhand.promptfoo(_config(tmp_path, _closed_port()), tmp_path / "by-hand")
+    with pytest.raises(ServerUnreachableError, match="Nobody answers") as err:
+        hand.run()
+    assert "Fix: start a server with `evalkit serve`" in str(err.value)
+    assert not (tmp_path / "by-hand" / "promptfoo.log").exists()
+
+
+def test_lm_eval_by_hand_reruns_the_recorded_command_into_another_folder(tmp_path):
+    from evalkit.accuracy import AccuracyResult
+
+    recorded = ["lm-eval", "run", "--model", "local-completions", "--model_args",
+                "model=smollm2-135m,base_url=http://127.0.0.1:8000/v1/completions,num_concurrent=4",
+                "--tasks", "faq_mc", "--output_path", str(tmp_path / "run" / "lmeval"), "--log_samples"]
+    result = AccuracyResult(run_dir=str(tmp_path / "run"), model="smollm2-135m", base_url="http://127.0.0.1:8000/v1",
+                            tasks=["faq_mc"], commands=[recorded])
+    hand = byhand.lm_eval(result, tmp_path / "by-hand")
+    assert hand.argv[hand.argv.index("--output_path") + 1] == str(tmp_path / "by-hand" / "lm-eval")
+    assert hand.base_url == "http://127.0.0.1:8000/v1" and hand.model == "smollm2-135m"
+    assert recorded[recorded.index("--output_path") + 1] == str(tmp_path / "run" / "lmeval")  # the record is kept
+    assert "HF_HUB_OFFLINE=1" in str(hand)
+
+
+def test_show_html_embeds_the_page_and_names_a_missing_one(tmp_path):
+    page = tmp_path / "out.html"
+    page.write_text('<html><body><p class="x">a & b</p></body></html>')
+    html = byhand.show_html(page).data
+    assert html.startswith("<div><iframe srcdoc=") and "&lt;p class=&quot;x&quot;&gt;a &amp; b&lt;/p&gt;" in html
+    with pytest.raises(TaskFileError, match="does not exist"):
+        byhand.show_html(tmp_path / "missing.html")
