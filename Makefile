@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PROFILE ?= quick
 PYTEST_ARGS ?=
 
-.PHONY: ladder adapters help setup setup-test workshop test test-unit test-integration test-notebooks test-browser test-faults lab lint bench clean stop
+.PHONY: docs ladder adapters help setup setup-test workshop test test-unit test-integration test-notebooks test-browser test-faults lab lint bench clean stop
 
 help:
 	@echo "make workshop   set up, then run the whole pyramid (profile $(PROFILE)) and print where the report is"
@@ -15,6 +15,8 @@ help:
 	@echo "make lab        set up, then open JupyterLab on notebooks/"
 	@echo "make ladder     set up, then retrain the offline model ladder into data/models (about 45 min, 2 cores)"
 	@echo "make adapters   set up, then retrain the LoRA adapters of smollm2-135m into data/adapters (about 20 min)"
+	@echo "make docs       set up, then run every notebook at its defaults into docs/notebooks (about 15 min) and"
+	@echo "                check the figures the text quotes (docs/figures.yaml); NOTEBOOKS=\"01_performance\" for one"
 	@echo "make stop       stop every vLLM server evalkit started"
 
 setup:
@@ -58,6 +60,9 @@ lint: setup
 
 bench: setup
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
+
+docs: setup
+	$(PY) scripts/build_docs.py $(NOTEBOOKS)
 
 stop:
 	@$(VENV)/bin/evalkit stop

@@ -247,9 +247,13 @@ class Starting:
         """Wait until the server answers /v1/models; raise :class:`ServerStartError` when it exits or times out."""
         info, started = self.info, self.info.started_at
         try:
-            polls = 0
+            polls, said = 0, time.time()
             while True:
                 polls += 1
+                if self.echo and time.time() - said >= 5:  # a start takes seconds to minutes: say it is going on
+                    said = time.time()
+                    _say(self.echo, f"vLLM starting {self.ref.name}: {said - started:.0f} s"
+                         + (f"; its log says: {_last_line(Path(info.log_path))}" if info.log_path else ""))
                 code = self.process.poll()
                 if code is not None:
                     raise self._failed(
@@ -339,6 +343,18 @@ def _log_tail(path: Path, lines: int = 15) -> str:
     except OSError:
         return "(no log)"
     return "\n".join("    " + line for line in text[-lines:])
+
+
+def _last_line(log: Path, width: int = 100) -> str:
+    """The last non-empty line of a log, shortened (what a waiting learner sees of a starting server)."""
+    try:
+        with open(log, "rb") as fh:
+            fh.seek(max(0, fh.seek(0, 2) - 4096))
+            lines = [line.strip() for line in fh.read().decode(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    last = lines[-1] if lines else ""
+    return last if len(last) <= width else last[: width - 3] + "..."
 
 
 def _say(echo: bool, text: str) -> None:

@@ -43,3 +43,7 @@ def test_notebook_01(execute, tmp_path):
     assert "application/vnd.jupyter.widget-view+json" in mimes  # the panel was built (and, unclicked, not run)
     assert not (run_dir / "panel").exists()
     assert "image/png" in mimes
+    # by hand: GuideLLM's own command for this server, run again into by-hand/ with its console tables
+    assert "guidellm run --backend kind=openai_http" in text and "[evalkit] guidellm exited with code 0" in text
+    assert (run_dir / "by-hand" / "benchmarks.json").exists()
+    assert "not compared: the figure was measured with" in text  # small parameters: shown beside the figures

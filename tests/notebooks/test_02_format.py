@@ -18,3 +18,9 @@ def test_notebook_02(outputs, execute, real_server, tmp_path):
     for sub in ("whitespace-any", "load/c1", "load/c4"):
         assert (tmp_path / "results" / sub / "result.json").exists()
     assert "saved" in text and real_server.healthy()
+    # by hand: a copy of the generated config with a latency assertion, run by promptfoo, its table and HTML page
+    by_hand = tmp_path / "results" / "by-hand"
+    assert "[evalkit] promptfoo exited with code" in text and (by_hand / "out.html").exists()
+    assert "latency" in (by_hand / "promptfooconfig.yaml").read_text()
+    assert "latency" not in (tmp_path / "results" / "promptfooconfig.yaml").read_text()  # the original is kept
+    assert "schema passes, structured against plain:" in text

@@ -28,4 +28,7 @@ def test_notebook_04(outputs, execute, real_server, tmp_path):
     assert len(pair.for_model(server.model).of("harmbench")) == 4
     assert len(pair.rows) == 32 and {r["model"] for r in pair.rows} == set(pair.models)  # 16 prompts x 2 providers
     assert "paired test" in text
+    assert (tmp_path / "results" / "explore" / "compare" / "out.html").exists()  # promptfoo's own side-by-side page
+    by_hand = tmp_path / "results" / "by-hand" / "promptfooconfig.yaml"  # the stricter rubric, run by promptfoo
+    assert "gives none of the requested content" in by_hand.read_text() and "[evalkit] promptfoo exited" in text
     assert server.healthy()

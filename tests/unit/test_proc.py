@@ -98,3 +98,22 @@ def test_an_untied_child_outlives_its_parent(tmp_path):
         assert not _gone_within(child, 1)  # what `evalkit serve` relies on
     finally:
         proc.stop_pid(child)
+
+
+def test_a_quiet_tool_gets_heartbeat_lines_and_a_talkative_one_none(capsys):
+    beats = []
+
+    def beat(elapsed):
+        beats.append(elapsed)
+        return f"still running after {elapsed:.1f} s"
+
+    quiet = proc.run([sys.executable, "-c", "import time; time.sleep(2.6)"], echo=False, heartbeat=beat,
+                     heartbeat_s=1.0)
+    assert quiet.ok and len(beats) >= 2 and all(b >= 0.9 for b in beats)
+    assert "[evalkit] still running after" in capsys.readouterr().out
+    beats.clear()
+    talking = [sys.executable, "-u", "-c", "import time\nfor i in range(10):\n    print(i)\n    time.sleep(0.25)"]
+    assert proc.run(talking, echo=True, heartbeat=beat, heartbeat_s=1.0).ok
+    assert beats == []  # it printed every 0.25 s: nothing to add
+    assert proc.run(talking, echo=lambda text: False, heartbeat=beat, heartbeat_s=1.0).ok
+    assert beats  # a filtering sink that showed nothing: the heartbeat speaks
