@@ -163,8 +163,12 @@ def check_under_load(srv, *, concurrencies=None, run_dir: str | Path | None = No
         **kwargs: passed to :func:`check_format`.
 
     Returns:
-        ``{"c1": result, "c16": result, ...}``; pass it to :func:`compare`.
+        ``{"c1": result, "c16": result, ...}``; pass it to :func:`side_by_side`.
     """
     concurrencies = concurrencies or (1, get_settings().promptfoo_concurrency)
     root = Path(run_dir) if run_dir else new_run_dir("format-load")
-    return {f"c{c}": check_format(srv, concurrency=c, run_dir=root / f"c{c}", **kwargs) for c in concurrencies}
+    runs = {}
+    for c in concurrencies:
+        print(f"[evalkit] format check with {c} request(s) in flight (promptfoo -j {c})", flush=True)
+        runs[f"c{c}"] = check_format(srv, concurrency=c, run_dir=root / f"c{c}", **kwargs)
+    return runs
