@@ -15,7 +15,7 @@ help:
 	@echo "make lab        set up, then open JupyterLab on notebooks/"
 	@echo "make ladder     set up, then retrain the offline model ladder into data/models (about 45 min, 2 cores)"
 	@echo "make adapters   set up, then retrain the LoRA adapters of smollm2-135m into data/adapters (about 20 min)"
-	@echo "make docs       set up, then run every notebook at its defaults into docs/notebooks (about 15 min) and"
+	@echo "make docs       set up, then run every notebook at its defaults into docs/notebooks (about 20 min) and"
 	@echo "                check the figures the text quotes (docs/figures.yaml); NOTEBOOKS=\"01_performance\" for one"
 	@echo "make stop       stop every vLLM server evalkit started"
 
