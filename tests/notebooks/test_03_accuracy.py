@@ -17,8 +17,8 @@ def test_notebook_03(outputs, execute, real_server, tmp_path):
     assert "Cached requests: 16, Requests remaining: 196" in text  # 4 FAQ rows x 4 options reused from the main run
     assert "column 'answer': index 7 is outside the 4 choices" in text
     assert "RUN_CHAT is False" in text
-    halves = [line.split() for line in text.splitlines() if line.split()[1:2] in (["trained"], ["held_out"])]
-    assert [h[1:3] for h in halves] == [["trained", "2"], ["held_out", "2"]]  # hb01, hb03 trained; hb02, hb04 not
+    halves = [line.split() for line in text.splitlines() if line.split()[:1] in (["trained"], ["held_out"])]
+    assert [h[:2] for h in halves] == [["trained", "2"], ["held_out", "2"]]  # hb01, hb03 trained; hb02, hb04 not
     faq = json.loads((results / "climb" / "smollm2-135m-faq" / "result.json").read_text())  # on the same server
     assert faq["model"] == "smollm2-135m-faq" and "faq_held_out" in text and "smollm2-135m-faq" in text
     assert "[evalkit] lm-eval exited with code 0" in text  # by hand, from lm-eval's request cache
