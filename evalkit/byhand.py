@@ -25,6 +25,7 @@ from pathlib import Path
 
 from evalkit import proc
 from evalkit.errors import ConfigError, TaskFileError
+from evalkit.serve.http import heartbeat
 from evalkit.settings import get_settings
 
 # variables worth showing in a by-hand line: the ones evalkit sets that change what the tool does
@@ -85,26 +86,12 @@ class ByHand:
             out.parent.mkdir(parents=True, exist_ok=True)
         ran = proc.run(self.argv, env=get_settings().tool_env(self.env), cwd=self.cwd, timeout_s=timeout_s,
                        echo=echo, log_path=self.outputs[0].parent / f"{self.tool}.log" if self.outputs else None,
-                       heartbeat=self._heartbeat())
+                       heartbeat=heartbeat(self.base_url.removesuffix("/v1") if self.base_url else None, self.tool))
         print(f"[evalkit] {self.tool} exited with code {ran.returncode} after {ran.duration_s:.0f} s"
               + (f"; files: {', '.join(str(p) for p in self.outputs if p.exists())}" if self.outputs else ""),
               flush=True)
         return ran
 
-
-    def _heartbeat(self):
-        """Elapsed time and the requests the server answered meanwhile, for a tool that is quiet for a while."""
-        from evalkit.serve.http import requests_answered
-
-        root = self.base_url[: -len("/v1")] if self.base_url and self.base_url.endswith("/v1") else self.base_url
-        first = requests_answered(root) if root else None
-
-        def beat(elapsed: float) -> str:
-            now = requests_answered(root) if first is not None else None
-            return f"{self.tool} running for {elapsed:.0f} s" + (f"; {now - first} requests answered so far"
-                                                                 if now is not None else "")
-
-        return beat
 
 
 def _offline_env() -> dict[str, str]:

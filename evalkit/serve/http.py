@@ -58,6 +58,23 @@ def requests_answered(root_url: str, timeout: float = 2.0) -> int | None:
     return int(sum(counts)) if counts else None
 
 
+def heartbeat(root_url: str | None, tool: str, total: int | None = None):
+    """A ``proc.run(heartbeat=...)`` line for a quiet tool.
+
+    It says how long the tool has run and, where the server has vLLM's ``/metrics``, how many requests it
+    answered since this was made ("of about ``total``" when known).
+    """
+    first = requests_answered(root_url) if root_url else None
+
+    def beat(elapsed: float) -> str:
+        now = requests_answered(root_url) if first is not None else None
+        done = "" if now is None else f"; {now - first} requests answered so far" + (
+            f" (of about {total})" if total else "")
+        return f"{tool} running for {elapsed:.0f} s{done}"
+
+    return beat
+
+
 def port_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -15,7 +15,7 @@ from evalkit.errors import (
     ServerDiedError,
     ServerUnreachableError,
 )
-from evalkit.serve.http import http_json, list_models, normalize_base_url, requests_answered
+from evalkit.serve.http import heartbeat, http_json, list_models, normalize_base_url
 from evalkit.serve.resolve import ModelRef, _pick, _tokenizer_for
 from evalkit.serve.state import ServerInfo, _state_path, project_servers
 from evalkit.settings import Settings, get_settings
@@ -62,15 +62,7 @@ class Server:
         It says how long the tool has run and how many requests this server has finished since (from vLLM's
         ``/metrics``; other servers: the time alone).
         """
-        first = requests_answered(self.root_url)
-
-        def beat(elapsed: float) -> str:
-            now = requests_answered(self.root_url) if first is not None else None
-            done = "" if now is None else (f"; {now - first} requests answered so far"
-                                           + (f" (of about {total})" if total else ""))
-            return f"{tool} running for {elapsed:.0f} s{done}"
-
-        return beat
+        return heartbeat(self.root_url, tool, total)
 
     def __repr__(self) -> str:
         how = "started" if self.started else "attached"
