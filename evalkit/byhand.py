@@ -49,7 +49,7 @@ class ByHand:
 
     def shell(self) -> str:
         """The command as one terminal line: the folder, the variables it needs, then the tool's arguments."""
-        shown = {k: v for k, v in {**_offline_env(), **self.env}.items() if k in SHOWN}
+        shown = {k: v for k, v in get_settings().tool_env(self.env).items() if k in SHOWN}
         variables = " ".join(f"{k}={shlex.quote(v)}" for k, v in shown.items())
         line = shlex.join(proc.redacted(self.argv))
         return f"cd {shlex.quote(str(self.cwd))} && " + (f"env {variables} " if variables else "") + line
@@ -92,13 +92,6 @@ class ByHand:
               flush=True)
         return ran
 
-
-
-def _offline_env() -> dict[str, str]:
-    settings = get_settings()
-    if not settings.offline:
-        return {}
-    return {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 
 
 def guidellm(srv, out_dir: str | Path, **sweep_args) -> ByHand:

@@ -216,7 +216,7 @@ def run_promptfoo(
     settings = settings or get_settings()
     config_path = Path(config_path).resolve()
     run_dir = Path(run_dir).resolve()
-    check_config_file(config_path)
+    config = check_config_file(config_path)
     command = promptfoo_command(settings)
     run_dir.mkdir(parents=True, exist_ok=True)
     output = run_dir / "out.json"
@@ -246,7 +246,7 @@ def run_promptfoo(
         log_path=run_dir / "promptfoo.log",
         echo=echo,
         watch=srv.problem if srv is not None else None,
-        heartbeat=srv.heartbeat("promptfoo", _answers_expected(config_path)) if hasattr(srv, "heartbeat") else None,
+        heartbeat=srv.heartbeat("promptfoo", _requests_of(config)) if hasattr(srv, "heartbeat") else None,
     )
     run = PromptfooRun(run_dir, config_path, output, result.returncode, result.duration_s, result.command, audit)
     if result.returncode in (0, FAILED_ASSERTIONS_EXIT) and output.exists():
@@ -263,12 +263,11 @@ def run_promptfoo(
                        fix_failed=f"read {run_dir / 'promptfoo.log'}; rerun with `evalkit` once fixed.")
 
 
-def _answers_expected(config_path: Path) -> int | None:
-    """Requests a generated config will send: tests x prompts x providers (None for a config it cannot count)."""
+def _requests_of(config: dict) -> int | None:
+    """Requests a config will send: tests x prompts x providers (None where it cannot be counted)."""
     try:
-        data = yaml.load(Path(config_path).read_text(), Loader=SAFE_LOADER)  # noqa: S506 - a safe loader
-        return len(data["tests"]) * len(data.get("prompts") or [1]) * len(data.get("providers") or [1])
-    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return len(config["tests"]) * len(config.get("prompts") or [1]) * len(config.get("providers") or [1])
+    except (KeyError, TypeError):
         return None
 
 
