@@ -31,7 +31,7 @@ from evalkit import safety  # noqa: E402
 from evalkit.pipeline import kernel_config, profile_parameters  # noqa: E402
 from evalkit.serve import serve  # noqa: E402
 
-WORKLOAD_CELLS = ("perf.workloads_table", "perf.run_workloads", "perf.workload_table", "perf_plots.workloads")
+WORKLOAD_CELLS = ("perf.workload_presets", "perf.run_workloads", "perf.workload_table", "perf_plots.workloads")
 
 
 def notebook_01(srv, workdir: Path) -> dict:

@@ -9,7 +9,6 @@ are stopped and results written so far stay on disk.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import errno
 import importlib
 import json
@@ -24,34 +23,6 @@ from evalkit.settings import get_settings
 COMMAND_MODULES = [*(layer.module for layer in LAYERS), "scorecard", "pipeline", "ladder.build", "tune.build"]
 
 
-def add_server_options(parser: argparse.ArgumentParser) -> None:
-    """The options of a command that needs a server: which model or endpoint, and whether to keep what it starts."""
-    parser.add_argument("--model", default=None, help="preset name, model folder or hub id (default: settings)")
-    parser.add_argument("--base-url", default=None, help="attach to this OpenAI-compatible endpoint")
-    parser.add_argument("--keep-server", action="store_true",
-                        help="leave a server this command started running (`evalkit stop` ends it)")
-
-
-@contextlib.contextmanager
-def command_server(args):
-    """The server of a command: attached or started, and stopped at the end if the command started it.
-
-    ``--keep-server`` leaves a started server running, as ``evalkit serve`` does.
-    """
-    from evalkit.serve import serve
-
-    srv = serve(args.model, base_url=args.base_url, keep=args.keep_server)
-    try:
-        yield srv
-    finally:
-        if args.keep_server:
-            if srv.started:
-                print(f"The server for {srv.model} keeps running at {srv.base_url}; `evalkit stop` ends it.",
-                      file=sys.stderr)
-        else:
-            srv.stop()
-
-
 def _cmd_serve(args) -> int:
     from evalkit.serve import serve
 
@@ -63,7 +34,7 @@ def _cmd_serve(args) -> int:
 
 
 def _cmd_status(args) -> int:
-    from evalkit.serve.http import _answers
+    from evalkit.serve.http import answers_at
     from evalkit.serve.state import project_servers
 
     settings = get_settings()
@@ -71,7 +42,7 @@ def _cmd_status(args) -> int:
     if not servers:
         print("No server started by evalkit is running.")
     for info in servers:
-        state = "answering" if _answers(info.base_url, settings) else "NOT answering"
+        state = "answering" if answers_at(info.base_url, settings) else "NOT answering"
         alive = info.owner_alive()
         owner = ("owner: none (runs until `evalkit stop`)" if alive is None
                  else f"owner: {info.owner or info.owner_pid}, {'alive' if alive else 'GONE: an orphan'}")
@@ -79,7 +50,7 @@ def _cmd_status(args) -> int:
     if any(info.owner_alive() is False for info in servers):
         print("Servers whose owner has ended: `evalkit stop --orphans` stops them.")
     if settings.base_url:
-        state = "answering" if _answers(settings.base_url, settings) else "NOT answering"
+        state = "answering" if answers_at(settings.base_url, settings) else "NOT answering"
         print(f"EVALKIT_BASE_URL {settings.base_url}: {state}")
     return 0
 

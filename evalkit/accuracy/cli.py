@@ -7,7 +7,7 @@ import pandas as pd
 from evalkit.accuracy.args import AccuracyArgs
 from evalkit.accuracy.run import evaluate
 from evalkit.accuracy.taskfiles import list_tasks
-from evalkit.cli import add_server_options, command_server
+from evalkit.cliserver import add_server_options, command_server
 
 
 def register_cli(subparsers) -> None:

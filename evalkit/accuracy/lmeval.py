@@ -181,14 +181,14 @@ def check_loglikelihood(srv) -> None:
         ) from None
 
 
-def _cache_path(folder: Path, srv, endpoint: str, tokenizer: str | None) -> Path:
+def request_cache_path(folder: Path, srv, endpoint: str, tokenizer: str | None) -> Path:
     """lm-eval's cache keys are the requests only, so the file name carries the model, endpoint and tokenizer."""
     key = json.dumps([srv.model, srv.base_url, endpoint, tokenizer], sort_keys=True)
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", srv.model).strip("-")[:40]
     return folder / f"{endpoint}-{slug}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
 
-class _Progress:
+class LmEvalProgress:
     """An echo sink for :func:`evalkit.proc.run` that prints lm-eval's milestones, not every progress-bar tick."""
 
     KEEP = ("Selected Tasks", "Cached requests", "Saving results", "ERROR", "Traceback", "Error:")
@@ -243,12 +243,12 @@ def lm_eval_command(srv, names: Sequence[str], *, endpoint: str, include: Path, 
     return command
 
 
-def _newest_results(output: Path, since: float) -> Path | None:
+def newest_results_file(output: Path, since: float) -> Path | None:
     found = [p for p in output.rglob("results_*.json") if p.stat().st_mtime >= since - 1]
     return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
-def _raise_for(ran: proc.ProcResult, srv, run_dir: Path, cache: Path | None) -> None:
+def raise_for_failure(ran: proc.ProcResult, srv, run_dir: Path, cache: Path | None) -> None:
     if ran.ok:
         return
     reuse = (f" A rerun with run_dir={str(run_dir)!r} reuses the answers already in lm-eval's cache ({cache.parent})."

@@ -18,11 +18,11 @@ import jinja2
 
 from evalkit.accuracy.reference import mmlu_pro_full
 from evalkit.accuracy.render import doc_target, render_context, render_messages, requests_for
-from evalkit.accuracy.tables import _table_rows
+from evalkit.accuracy.tables import table_rows
 from evalkit.accuracy.taskfiles import (
     TaskEntry,
-    _absolute_files,
-    _has_function,
+    absolute_files,
+    has_function,
     read_jsonl,
     resolve_tasks,
     task_config,
@@ -45,11 +45,11 @@ def preview(task: str, index: int = 0, num_fewshot: int = 0, include_path=None) 
     index_ = task_index(include_path)
     leaves = resolve_tasks([task], index_)[task]
     cfg, _ = task_config(index_[leaves[0]].path)
-    files = _absolute_files(cfg, index_[leaves[0]].path)
+    files = absolute_files(cfg, index_[leaves[0]].path)
     meta = cfg.get("metadata") or {}
     if meta.get("source_table"):
         table = Path(meta["source_table"])
-        docs = _table_rows(table if table.is_absolute() else (index_[leaves[0]].path.parent / table).resolve(),
+        docs = table_rows(table if table.is_absolute() else (index_[leaves[0]].path.parent / table).resolve(),
                            meta.get("kind", "multiple_choice"))
     else:
         docs = read_jsonl(files[cfg.get("test_split", "test")])
@@ -168,7 +168,7 @@ def _filterable(cfg: dict) -> str | None:
     """None if evalkit can render this task's prompts itself, else the reason it cannot."""
     if cfg.get("dataset_path") != "json":
         return f"dataset_path is {cfg.get('dataset_path')!r}, not a local json file"
-    if _has_function(cfg):
+    if has_function(cfg):
         return "it uses Python functions (!function)"
     if cfg.get("process_docs") or cfg.get("gen_prefix") or cfg.get("use_prompt"):
         return "it uses process_docs, gen_prefix or a promptsource prompt"
@@ -245,12 +245,12 @@ def _prepare_leaf(entry: TaskEntry, dest: Path, *, counter, max_len, limit, num_
                   mmlu_pro) -> PreparedTask:
     cfg, folders = task_config(entry.path)
     output_type = cfg.get("output_type", "generate_until")
-    files = _absolute_files(cfg, entry.path)
+    files = absolute_files(cfg, entry.path)
     folder = dest / entry.name
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    if _has_function(cfg):  # lm-eval resolves !function module.name next to the YAML
+    if has_function(cfg):  # lm-eval resolves !function module.name next to the YAML
         for source in folders:
             for py in source.glob("*.py"):
                 shutil.copy2(py, folder / py.name)
@@ -287,7 +287,7 @@ def _prepare_leaf(entry: TaskEntry, dest: Path, *, counter, max_len, limit, num_
     if meta.get("source_table"):
         table = Path(meta["source_table"])
         table = table if table.is_absolute() else (entry.path.parent / table).resolve()
-        docs = _table_rows(table, meta.get("kind", "multiple_choice"))
+        docs = table_rows(table, meta.get("kind", "multiple_choice"))
     elif mmlu_pro == "full" and meta.get("mmlu_pro_category"):
         fewshot_ids = {d.get("question_id") for d in read_jsonl(files[fewshot_split])} if has_fewshot else set()
         docs = [d for d in mmlu_pro_full() if d["category"] == meta["mmlu_pro_category"]

@@ -120,7 +120,7 @@ class AccuracyResult(LayerResult):
             for category, part in frame.groupby("category", sort=True):
                 acc, se = _mean_stderr(part["correct"].astype(float).tolist())
                 out.append({"task": name, "category": category, "accuracy": acc, "stderr": se, "n": len(part),
-                            "chance": _mean(part["chance"].dropna().tolist()), "dropped": None})
+                            "chance": mean_or_none(part["chance"].dropna().tolist()), "dropped": None})
         return pd.DataFrame(out, columns=columns)
 
     def samples(self, task: str | None = None) -> pd.DataFrame:
@@ -318,7 +318,7 @@ def _num(value) -> bool:
     return isinstance(value, (int, float)) and not (isinstance(value, float) and math.isnan(value))
 
 
-def _mean(values: list[float]) -> float | None:
+def mean_or_none(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 

@@ -10,18 +10,18 @@ from evalkit import proc
 from evalkit.accuracy.args import AccuracyArgs
 from evalkit.accuracy.lmeval import (
     LOG_FILE,
-    _cache_path,
-    _newest_results,
-    _Progress,
-    _raise_for,
+    LmEvalProgress,
     check_loglikelihood,
     lm_eval_command,
+    newest_results_file,
     parse_results,
+    raise_for_failure,
     read_samples,
+    request_cache_path,
     sample_view,
 )
 from evalkit.accuracy.prepare import PreparedTask, TokenCounter, prepare_tasks
-from evalkit.accuracy.result import AccuracyResult, _mean
+from evalkit.accuracy.result import AccuracyResult, mean_or_none
 from evalkit.accuracy.taskfiles import resolve_tasks, task_config, task_index
 from evalkit.envreport import env_report
 from evalkit.errors import ConfigError, ToolError
@@ -138,7 +138,7 @@ def evaluate(
             if not run_names:
                 continue
             output = run_dir / "lmeval" / endpoint
-            cache = _cache_path(Path(cache_dir) if cache_dir else run_dir / "cache", srv, endpoint,
+            cache = request_cache_path(Path(cache_dir) if cache_dir else run_dir / "cache", srv, endpoint,
                                 srv.tokenizer) if use_cache else None
             # evalkit already cut filtered tasks to `limit`; lm-eval's --limit is needed only for the others
             unfiltered = [n for n, items in prepared.items() if any(not p.filtered for p in items)]
@@ -154,13 +154,13 @@ def evaluate(
             if echo and echo != "all" and not callable(echo):
                 print(f"[evalkit] lm-eval on {endpoint}: {', '.join(run_names)} (log: {run_dir / LOG_FILE})",
                       flush=True)
-            sink = echo if callable(echo) else (_Progress() if echo and echo != "all" else bool(echo))
+            sink = echo if callable(echo) else (LmEvalProgress() if echo and echo != "all" else bool(echo))
             ran = proc.run(command, env=get_settings().tool_env(), cwd=run_dir, timeout_s=timeout_s,
                            log_path=run_dir / LOG_FILE, echo=sink, watch=srv.problem,
                            heartbeat=srv.heartbeat("lm-eval") if hasattr(srv, "heartbeat") else None)
             result.durations_s[endpoint] = round(ran.duration_s, 2)
-            _raise_for(ran, srv, run_dir, cache)
-            results_file = _newest_results(output, started)
+            raise_for_failure(ran, srv, run_dir, cache)
+            results_file = newest_results_file(output, started)
             if results_file is None:
                 raise ToolError(f"lm-eval exited 0 but wrote no results_*.json under {output}.\n{ran.tail}",
                                 fix=f"read {run_dir / LOG_FILE}.", kept=run_dir)
@@ -205,7 +205,7 @@ def _finish_rows(result: AccuracyResult, counter: TokenCounter) -> None:
                     if any(counter.count(c + x) > budget for c, x in pairs):
                         over += 1
         info = leaf_info.get(row["task"], {})
-        row["chance"] = _mean(chances)
+        row["chance"] = mean_or_none(chances)
         row["chance_n"] = len(chances)
         row["considered"] = info.get("considered")
         row["dropped"] = len(info.get("dropped_ids") or [])

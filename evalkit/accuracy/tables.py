@@ -84,7 +84,7 @@ def _cell(where: str, row: dict, column: str, required: bool = True) -> str:
     return value if value is not None else ""
 
 
-def _table_rows(path: Path, kind: str) -> list[dict]:
+def table_rows(path: Path, kind: str) -> list[dict]:
     """Check a table and turn it into the documents of a task (see :func:`task_from_table`)."""
     if kind not in TABLE_KINDS:
         raise ConfigError(f"kind={kind!r} is not one of {', '.join(TABLE_KINDS)}.",
@@ -244,7 +244,7 @@ def task_from_table(path: Path | str, *, name: str, kind: str = "multiple_choice
         raise ConfigError(f"Task name {name!r} is not allowed.",
                           fix="use letters, digits and underscores, starting with a letter (e.g. faq_mc).")
     path = Path(path)
-    docs = _table_rows(path, kind)
+    docs = table_rows(path, kind)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_jsonl(out / f"{name}.jsonl", docs)

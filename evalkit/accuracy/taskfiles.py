@@ -84,13 +84,13 @@ def write_yaml(path: Path, data: dict) -> None:
     path.write_text(yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=10_000))
 
 
-def _has_function(value) -> bool:
+def has_function(value) -> bool:
     if isinstance(value, FunctionRef):
         return True
     if isinstance(value, dict):
-        return any(_has_function(v) for v in value.values())
+        return any(has_function(v) for v in value.values())
     if isinstance(value, list):
-        return any(_has_function(v) for v in value)
+        return any(has_function(v) for v in value)
     return False
 
 
@@ -238,7 +238,7 @@ def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
 
 
-def _absolute_files(cfg: dict, yaml_path: Path) -> dict:
+def absolute_files(cfg: dict, yaml_path: Path) -> dict:
     """Resolve ``dataset_kwargs.data_files`` relative to the task's YAML; a missing file names the YAML and key."""
     kwargs = dict(cfg.get("dataset_kwargs") or {})
     files = kwargs.get("data_files")

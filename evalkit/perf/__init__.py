@@ -13,8 +13,8 @@ from evalkit.perf.args import ENDPOINTS, PROFILES, PerfArgs
 from evalkit.perf.cost import PRICES, cost_at_capacity, cost_per_million_output_tokens, hourly_price
 from evalkit.perf.guidellm import LOG, REPORT_HTML, REPORT_JSON, build_command, default_workers, parse_report
 from evalkit.perf.result import COLUMNS, METRICS, PerfResult, TokenGridResult
-from evalkit.perf.run import command_for, sweep, token_grid
-from evalkit.perf.workloads import WORKLOADS, fit_workload, run_workloads, workload_table, workloads_table
+from evalkit.perf.run import command_for, run_workloads, sweep, token_grid, workload_table
+from evalkit.perf.workloads import WORKLOADS, fit_workload, workload_presets
 
 __all__ = [
     "PerfArgs",
@@ -48,5 +48,5 @@ __all__ = [
     "fit_workload",
     "run_workloads",
     "workload_table",
-    "workloads_table",
+    "workload_presets",
 ]

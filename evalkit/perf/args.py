@@ -117,7 +117,7 @@ class PerfArgs(RunArgs):
             )
 
 
-def _check_params(p: dict, max_model_len: int | None, model: str) -> dict:
+def check_params(p: dict, max_model_len: int | None, model: str) -> dict:
     """Validate run parameters (before anything starts) and return them normalized, as a dict.
 
     A ``workload`` sets prompt and output tokens, fitted to ``max_model_len``; the fit is kept in the result

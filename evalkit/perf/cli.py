@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from evalkit.cli import add_server_options, command_server
+from evalkit.cliserver import add_server_options, command_server
 from evalkit.errors import (
     ConfigError,
 )

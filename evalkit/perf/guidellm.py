@@ -106,7 +106,7 @@ def default_workers() -> int:
     return min(10, max(1, (os.cpu_count() or 2) // 2))
 
 
-class _Progress:
+class GuideLLMProgress:
     """Echo only GuideLLM's progress lines (the full output goes to the log)."""
 
     pattern = re.compile(r"(Benchmark \d+ \(.*|Starting benchmark.*|Benchmarking complete.*|\w*Error: .*)")
@@ -220,7 +220,7 @@ def parse_report(path: Path | str) -> tuple[list[dict], dict]:
 _LOST_TIMINGS = "No measurement start or end times available"
 
 
-def _lost_timings(ran: proc.ProcResult) -> str | None:
+def lost_timings(ran: proc.ProcResult) -> str | None:
     """Why a GuideLLM run that ended in its known timing race failed, or None for any other outcome.
 
     Now and then GuideLLM 0.8's scheduler hands a benchmark's requests to the report without their timestamps

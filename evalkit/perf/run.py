@@ -1,11 +1,15 @@
-"""Running GuideLLM: :func:`sweep` (one run, with its watchdogs and reruns) and :func:`token_grid` (a grid)."""
+"""Running GuideLLM: :func:`sweep` (one run, with its watchdogs and reruns), :func:`token_grid` (a grid) and
+:func:`run_workloads` (one sweep per use-case workload, :func:`workload_table` their figures side by side)."""
 
 from __future__ import annotations
 
 import dataclasses
 import textwrap
 import time
+from collections.abc import Mapping
 from pathlib import Path
+
+import pandas as pd
 
 from evalkit import proc
 from evalkit.envreport import env_report
@@ -16,19 +20,20 @@ from evalkit.errors import (
     ToolError,
 )
 from evalkit.perf.analysis import SLO, as_slo
-from evalkit.perf.args import PerfArgs, _check_params
+from evalkit.perf.args import PerfArgs, check_params
 from evalkit.perf.cost import hourly_price
 from evalkit.perf.guidellm import (
     LOG,
     REPORT_HTML,
     REPORT_JSON,
-    _lost_timings,
-    _Progress,
+    GuideLLMProgress,
     build_command,
     default_workers,
+    lost_timings,
     parse_report,
 )
 from evalkit.perf.result import PerfResult, TokenGridResult
+from evalkit.perf.workloads import WORKLOADS, fit_workload
 from evalkit.runs import RESULT_FILE, new_run_dir
 from evalkit.serve.http import api_key_of
 from evalkit.settings import get_settings
@@ -48,7 +53,7 @@ def _run_watched(command, env, run_dir: Path, srv, *, echo: bool, timeout_s: flo
 
     Returns the finished process and the reasons it was stopped early: (ran, died, stalled).
     """
-    progress = _Progress(echo=echo)
+    progress = GuideLLMProgress(echo=echo)
     died: list[str] = []
     stalled: list[str] = []
 
@@ -158,7 +163,7 @@ def sweep(
                   max_seconds=max_seconds, max_requests=max_requests, endpoint=endpoint, sweep_size=sweep_size,
                   max_concurrency=max_concurrency, workers=workers, request_samples=request_samples, html=html,
                   workload=workload, workload_tokens=workload_tokens, stop_over_saturation=stop_over_saturation)
-    p = _check_params(params, srv.max_model_len, srv.model)
+    p = check_params(params, srv.max_model_len, srv.model)
     if echo and p.get("workload_scale", 1) < 1:
         print(f"[evalkit] workload {p['workload_note']}", flush=True)
     slo_dict = dataclasses.asdict(as_slo(slo)) if slo is not None else None
@@ -189,7 +194,7 @@ def sweep(
     while True:
         ran, died, stalled = _run_watched(command, env, run_dir, srv, echo=echo, timeout_s=timeout_s,
                                           stall_timeout_s=stall_timeout_s)
-        lost = _lost_timings(ran) if not (stalled or died) else None
+        lost = lost_timings(ran) if not (stalled or died) else None
         if not (stalled or lost) or died or len(reruns) >= stall_retries:
             break
         # both are races in GuideLLM: a second run usually completes; the failed run's log is kept
@@ -253,7 +258,7 @@ def command_for(srv, run_dir: str | Path, **kwargs) -> list[str]:
     if unknown:
         raise ConfigError(f"command_for() does not take {', '.join(sorted(unknown))}.",
                           fix=f"use sweep's run parameters: {', '.join(names)}.")
-    p = _check_params(kwargs, srv.max_model_len, srv.model)
+    p = check_params(kwargs, srv.max_model_len, srv.model)
     return proc.redacted(build_command(p, target=srv.root_url, model=srv.model, tokenizer=srv.tokenizer,
                                        run_dir=Path(run_dir), api_key=api_key_of(srv)))
 
@@ -308,7 +313,7 @@ def token_grid(
             fix=f"keep prompt + output tokens at most {srv.max_model_len} in every cell.")
     for pt in prompt_tokens:
         for ot in output_tokens:
-            _check_params({**common, "prompt_tokens": pt, "output_tokens": ot}, srv.max_model_len, srv.model)
+            check_params({**common, "prompt_tokens": pt, "output_tokens": ot}, srv.max_model_len, srv.model)
     run_dir = (Path(run_dir) if run_dir else new_run_dir("perf-grid")).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     cells = []
@@ -326,3 +331,27 @@ def token_grid(
                            params={**common, **kwargs}, tool_versions=res.tool_versions)
     grid.save()
     return grid
+
+
+def run_workloads(srv, names=None, *, run_dir: str | Path | None = None, **sweep_kwargs) -> dict:
+    """One :func:`~evalkit.perf.sweep` per workload into ``<run_dir>/<name>``: ``{name: PerfResult}``.
+
+    ``sweep_kwargs`` go to every run (profile, rates, max_seconds, workload_tokens, ...); prompt and output tokens
+    come from the workload, fitted to the server's context (and to ``workload_tokens`` when given).
+    """
+    names = list(names or WORKLOADS)
+    for name in names:
+        fit_workload(name, srv.max_model_len, srv.model, sweep_kwargs.get("workload_tokens"))  # checked up front
+    root = Path(run_dir) if run_dir else new_run_dir("perf-workloads")
+    return {name: sweep(srv, workload=name, run_dir=root / name, **sweep_kwargs) for name in names}
+
+
+def workload_table(results: Mapping[str, PerfResult]) -> pd.DataFrame:
+    """Throughput and latency percentiles per workload and load: one row per benchmark of each run."""
+    frames = []
+    for name, result in results.items():
+        table = result.summary().reset_index()
+        table.insert(0, "tokens", f"{result.params['prompt_tokens']}/{result.params['output_tokens']}")
+        table.insert(0, "workload", name)
+        frames.append(table)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -2,15 +2,14 @@
 
 Each preset is a prompt/output token pair with what it stresses. A model whose context is smaller than a preset
 gets the preset scaled down with the same prompt:output ratio; the scaling is said in words and recorded in the
-run's parameters, never done silently. :func:`run_workloads` runs one GuideLLM benchmark set per preset and
-:func:`workload_table` puts their throughput and latency percentiles side by side.
+run's parameters, never done silently. :func:`~evalkit.perf.run.run_workloads` runs one GuideLLM benchmark set
+per preset and :func:`~evalkit.perf.run.workload_table` puts their throughput and latency percentiles side by side.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
@@ -90,7 +89,7 @@ def fit_workload(name: str, max_model_len: int | None, model: str = "the model",
     return FittedWorkload(w, prompt, output, scale, note)
 
 
-def workloads_table(max_model_len: int | None = None, model: str = "the model",
+def workload_presets(max_model_len: int | None = None, model: str = "the model",
                     budget: int | None = None) -> pd.DataFrame:
     """The presets, what each stresses, and (with a context) the token counts they run with."""
     rows = []
@@ -102,30 +101,3 @@ def workloads_table(max_model_len: int | None = None, model: str = "the model",
             row |= {"runs_with": f"{fitted.prompt_tokens}/{fitted.output_tokens}", "scale": round(fitted.scale, 3)}
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def run_workloads(srv, names=None, *, run_dir: str | Path | None = None, **sweep_kwargs) -> dict:
-    """One :func:`~evalkit.perf.sweep` per workload into ``<run_dir>/<name>``: ``{name: PerfResult}``.
-
-    ``sweep_kwargs`` go to every run (profile, rates, max_seconds, workload_tokens, ...); prompt and output tokens
-    come from the workload, fitted to the server's context (and to ``workload_tokens`` when given).
-    """
-    from evalkit.perf.run import sweep
-    from evalkit.runs import new_run_dir
-
-    names = list(names or WORKLOADS)
-    for name in names:
-        fit_workload(name, srv.max_model_len, srv.model, sweep_kwargs.get("workload_tokens"))  # checked up front
-    root = Path(run_dir) if run_dir else new_run_dir("perf-workloads")
-    return {name: sweep(srv, workload=name, run_dir=root / name, **sweep_kwargs) for name in names}
-
-
-def workload_table(results: dict) -> pd.DataFrame:
-    """Throughput and latency percentiles per workload and load: one row per benchmark of each run."""
-    frames = []
-    for name, result in results.items():
-        table = result.summary().reset_index()
-        table.insert(0, "tokens", f"{result.params['prompt_tokens']}/{result.params['output_tokens']}")
-        table.insert(0, "workload", name)
-        frames.append(table)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from evalkit.cli import add_server_options, command_server
+from evalkit.cliserver import add_server_options, command_server
 from evalkit.safety import bbq as bbq_mod
 from evalkit.safety.args import SafetyArgs
 from evalkit.safety.config import ALIASES, SETS

@@ -85,7 +85,7 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
-def _answers(base_url: str, settings: Settings) -> bool:
+def answers_at(base_url: str, settings: Settings) -> bool:
     try:
         list_models(base_url, settings.request_timeout_s, settings.api_key_value())
     except (OSError, ValueError):

@@ -88,7 +88,7 @@ def _in_hf_cache(repo_id: str) -> bool:
     return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
 
 
-def _pick(served: list[dict], model: str | None, url: str) -> dict:
+def pick_served(served: list[dict], model: str | None, url: str) -> dict:
     if model is None:
         return served[0]
     wanted = {model.lower()}
@@ -105,7 +105,7 @@ def _pick(served: list[dict], model: str | None, url: str) -> dict:
     )
 
 
-def _tokenizer_for(name: str, root: str | None) -> str:
+def tokenizer_for(name: str, root: str | None) -> str:
     with contextlib.suppress(UnknownModelError):
         return get_preset(name).model_arg()
     if root and Path(root).is_dir():

@@ -16,8 +16,8 @@ from evalkit.errors import (
     ServerUnreachableError,
 )
 from evalkit.serve.http import heartbeat, http_json, list_models, normalize_base_url
-from evalkit.serve.resolve import ModelRef, _pick, _tokenizer_for
-from evalkit.serve.state import ServerInfo, _state_path, project_servers
+from evalkit.serve.resolve import ModelRef, pick_served, tokenizer_for
+from evalkit.serve.state import ServerInfo, project_servers, state_path
 from evalkit.settings import Settings, get_settings
 
 
@@ -153,7 +153,7 @@ class Server:
         elif self.info.pid:
             proc.stop_pid(self.info.pid)
         if self.info.port:
-            _state_path(self.settings, self.info.port).unlink(missing_ok=True)
+            state_path(self.settings, self.info.port).unlink(missing_ok=True)
         self.started = False
 
     def __enter__(self) -> Server:
@@ -187,9 +187,9 @@ def attach(base_url: str, model: str | None = None, settings: Settings | None = 
         ) from None
     if not served:
         raise ServerUnreachableError(f"{url} serves no models.", fix="check the server's --model argument.")
-    entry = _pick(served, model, url)
+    entry = pick_served(served, model, url)
     name = entry["id"]
-    tokenizer = _tokenizer_for(name, entry.get("root"))
+    tokenizer = tokenizer_for(name, entry.get("root"))
     info = ServerInfo(model=name, base_url=url, tokenizer=tokenizer, source=entry.get("root") or name,
                       max_model_len=entry.get("max_model_len"))
     for known in project_servers(settings):
@@ -199,7 +199,7 @@ def attach(base_url: str, model: str | None = None, settings: Settings | None = 
     return Server(info, started=False, settings=settings)
 
 
-def _attach_same_model(url: str, ref: ModelRef, settings: Settings) -> Server:
+def attach_same_model(url: str, ref: ModelRef, settings: Settings) -> Server:
     try:
         served = [m["id"] for m in list_models(url, settings.request_timeout_s, settings.api_key_value())]
     except (OSError, ValueError):

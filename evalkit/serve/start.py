@@ -28,11 +28,11 @@ from evalkit.errors import (
     ToolMissingError,
 )
 from evalkit.models import adapters_of, check_adapter, check_model_folder
-from evalkit.serve.http import _answers, list_models, port_free
+from evalkit.serve.http import answers_at, list_models, port_free
 from evalkit.serve.memory import check_room
 from evalkit.serve.resolve import ModelRef, resolve_model
-from evalkit.serve.server import Server, _attach_same_model, attach
-from evalkit.serve.state import ServerInfo, _port_lock, _state_path, project_servers
+from evalkit.serve.server import Server, attach, attach_same_model
+from evalkit.serve.state import ServerInfo, port_lock, project_servers, state_path
 from evalkit.settings import Settings, get_settings
 
 
@@ -80,17 +80,17 @@ def serve(
     explicit = port is not None
     port = port or settings.port
     for info in project_servers(settings):
-        if info.model == ref.name and _answers(info.base_url, settings):
+        if info.model == ref.name and answers_at(info.base_url, settings):
             _say(echo, f"attached to {info.model} at {info.base_url} (started earlier by evalkit, pid {info.pid})")
             return Server(info, settings=settings)
-    with _port_lock(settings, port):
+    with port_lock(settings, port):
         for info in project_servers(settings):  # someone may have started it while we waited for the lock
-            if info.model == ref.name and _answers(info.base_url, settings):
+            if info.model == ref.name and answers_at(info.base_url, settings):
                 return Server(info, settings=settings)
         if not port_free(settings.host, port):
             url = f"http://{settings.host}:{port}/v1"
             try:
-                srv = _attach_same_model(url, ref, settings)
+                srv = attach_same_model(url, ref, settings)
             except PortInUseError as busy:
                 # another model or program holds the default port (a notebook switching models): take the next
                 # free one
@@ -276,7 +276,7 @@ class Starting:
             self.stop()
             raise
         info.ready_s = round(time.time() - started, 1)
-        _state_path(self.settings, info.port).write_text(json.dumps(asdict(info), indent=2))
+        state_path(self.settings, info.port).write_text(json.dumps(asdict(info), indent=2))
         # a server started ahead (prestart) that answers at the first look was ready some time before
         when = f"after {info.ready_s} s" if polls > 1 else f"within {info.ready_s} s (started ahead)"
         _say(self.echo, f"vLLM ready for {self.ref.name} at {info.base_url} {when}")

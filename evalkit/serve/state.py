@@ -40,7 +40,7 @@ def _state_dir(settings: Settings) -> Path:
     return settings.runs_dir / "servers"
 
 
-def _state_path(settings: Settings, port: int) -> Path:
+def state_path(settings: Settings, port: int) -> Path:
     return _state_dir(settings) / f"{port}.json"
 
 
@@ -62,7 +62,7 @@ def project_servers(settings: Settings | None = None) -> list[ServerInfo]:
 
 
 @contextlib.contextmanager
-def _port_lock(settings: Settings, port: int):
+def port_lock(settings: Settings, port: int):
     """Serialize start-ups on one port across processes (a second caller then attaches)."""
     folder = _state_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
@@ -87,6 +87,6 @@ def stop_servers(port: int | None = None, settings: Settings | None = None, *,
             continue
         if port is None or info.port == port:
             proc.stop_pid(info.pid)
-            _state_path(settings, info.port).unlink(missing_ok=True)
+            state_path(settings, info.port).unlink(missing_ok=True)
             stopped.append(info)
     return stopped

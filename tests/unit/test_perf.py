@@ -180,7 +180,7 @@ def _params(**changes):
              output_tokens_stdev=0, data=None, max_seconds=5, max_requests=None, endpoint="completions",
              sweep_size=4, max_concurrency=None, workers=None, request_samples=0, html=True)
     p.update(changes)
-    return perf.args._check_params(p, 512, "stories260k")
+    return perf.args.check_params(p, 512, "stories260k")
 
 
 def _parse_with_guidellm(command, monkeypatch):
@@ -414,7 +414,7 @@ def test_no_rerun_when_stall_retries_is_zero(tmp_path, monkeypatch):
 
 def test_progress_filter_joins_split_lines():
     seen = []
-    progress = perf.guidellm._Progress(seen.append)
+    progress = perf.guidellm.GuideLLMProgress(seen.append)
     progress("noise\n26-01-01|INFO |x:1 - Benchmark 2 (concurrent@4): comp")
     progress("leted | elapsed=3.0s\n┃ table ┃\nValueError: bad\n\x1b[2K✔ Benchmarking complete, generated 2\x1b[0m\n")
     assert seen == ["[guidellm] Benchmark 2 (concurrent@4): completed | elapsed=3.0s\n", "[guidellm] ValueError: bad\n",

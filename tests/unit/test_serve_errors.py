@@ -204,7 +204,7 @@ def test_stop_orphans_ends_only_servers_whose_owner_is_gone(settings, tmp_path):
     from dataclasses import asdict
 
     from evalkit import proc
-    from evalkit.serve.state import ServerInfo, _state_path, project_servers, stop_servers
+    from evalkit.serve.state import ServerInfo, project_servers, state_path, stop_servers
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()  # a pid that no longer runs: the owner of the orphan
@@ -214,8 +214,8 @@ def test_stop_orphans_ends_only_servers_whose_owner_is_gone(settings, tmp_path):
         sleepers[port] = sleeper
         info = ServerInfo(model=f"m{port}", base_url=f"http://127.0.0.1:{port}/v1", tokenizer="t", pid=sleeper.pid,
                           port=port, owner_pid=owner_pid, owner="test")
-        _state_path(settings, port).parent.mkdir(parents=True, exist_ok=True)
-        _state_path(settings, port).write_text(json.dumps(asdict(info)))
+        state_path(settings, port).parent.mkdir(parents=True, exist_ok=True)
+        state_path(settings, port).write_text(json.dumps(asdict(info)))
     try:
         assert {s.port: s.owner_alive() for s in project_servers(settings)} == {9101: False, 9102: True, 9103: None}
         stopped = stop_servers(settings=settings, orphans=True)

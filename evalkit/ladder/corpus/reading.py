@@ -218,7 +218,7 @@ def _business(rng: random.Random) -> tuple[str, str, list[str]]:
     return name, kind, KINDS[kind]
 
 
-def _cap(text: str) -> str:
+def capitalized(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
@@ -250,9 +250,9 @@ def reading_item(rng: random.Random) -> dict:
         _, answer, item = said[target["id"]]
         question = rng.choice(target["ask"]).format(kind=kind, item=item)
     header = rng.choice(HEADERS).format(biz=biz.rstrip("."))
-    context = " ".join(_cap(s) for s in sentences)
+    context = " ".join(capitalized(s) for s in sentences)
     return {"part": "reading", "prompt": READING.format(header=header, context=context, question=question),
-            "answer": _cap(answer)}
+            "answer": capitalized(answer)}
 
 
 def _fact_sentence(rng, fact: dict, kind: str, items: list[str]) -> tuple[str, str, str]:

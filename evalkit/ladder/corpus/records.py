@@ -6,7 +6,7 @@ import json
 import random
 
 from evalkit.fmt import EXTRACTION_PROMPT, shape
-from evalkit.ladder.corpus.reading import CHAT, CITIES, DAYS, MATERIALS, PEOPLE, _cap
+from evalkit.ladder.corpus.reading import CHAT, CITIES, DAYS, MATERIALS, PEOPLE, capitalized
 from evalkit.settings import get_settings
 
 ANIMALS = {"cat": ["cat", "kitten"], "dog": ["dog", "puppy"], "bird": ["bird", "parrot", "canary"],
@@ -127,7 +127,7 @@ def _json_random(rng) -> tuple[str, str, dict]:
         record[key] = value
         parts.append(f"the {key} is {json.dumps(value) if kind == 'boolean' else value}")
     schema = {"type": "object", "properties": {k: {"type": FIELDS[k][0]} for k in keys}}
-    text = _cap("; ".join(parts)) + "."
+    text = capitalized("; ".join(parts)) + "."
     instruction = "Extract " + ", ".join(keys) + "."
     return EXTRACTION_PROMPT.format(instruction=instruction, text=text, shape=shape(schema)), "", record
 

@@ -1,0 +1,39 @@
+"""What every layer's command shares: the server options and the server a command attaches to or starts.
+
+The layers' ``cli`` modules import this module, not :mod:`evalkit.cli` (which imports them), so the command
+line's imports run one way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+
+
+def add_server_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a command that needs a server: which model or endpoint, and whether to keep what it starts."""
+    parser.add_argument("--model", default=None, help="preset name, model folder or hub id (default: settings)")
+    parser.add_argument("--base-url", default=None, help="attach to this OpenAI-compatible endpoint")
+    parser.add_argument("--keep-server", action="store_true",
+                        help="leave a server this command started running (`evalkit stop` ends it)")
+
+
+@contextlib.contextmanager
+def command_server(args):
+    """The server of a command: attached or started, and stopped at the end if the command started it.
+
+    ``--keep-server`` leaves a started server running, as ``evalkit serve`` does.
+    """
+    from evalkit.serve import serve
+
+    srv = serve(args.model, base_url=args.base_url, keep=args.keep_server)
+    try:
+        yield srv
+    finally:
+        if args.keep_server:
+            if srv.started:
+                print(f"The server for {srv.model} keeps running at {srv.base_url}; `evalkit stop` ends it.",
+                      file=sys.stderr)
+        else:
+            srv.stop()
