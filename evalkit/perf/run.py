@@ -1,5 +1,8 @@
-"""Running GuideLLM: :func:`sweep` (one run, with its watchdogs and reruns), :func:`token_grid` (a grid) and
-:func:`run_workloads` (one sweep per use-case workload, :func:`workload_table` their figures side by side)."""
+"""Running GuideLLM: one run, a grid of token counts, and one run per use-case workload.
+
+:func:`sweep` is one run with its watchdogs and reruns, :func:`token_grid` a grid of them, :func:`run_workloads`
+one sweep per use-case workload and :func:`workload_table` their figures side by side.
+"""
 
 from __future__ import annotations
 
