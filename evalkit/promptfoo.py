@@ -17,14 +17,17 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-import pandas as pd
 import yaml
 
 from evalkit import proc
 from evalkit.errors import TaskFileError, ToolMissingError
 from evalkit.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # pandas loads when a function needs it: the command line starts quickly
+    import pandas as pd
 
 PROMPTFOO_VERSION = "0.123.1"
 MIN_NODE = (22, 22)
@@ -305,6 +308,7 @@ def parse_output(path: Path) -> pd.DataFrame:
     latency_ms, prompt_tokens, completion_tokens, provider, metadata, components (one verdict per assertion),
     named_scores (scores of assertions that carry a ``metric`` name).
     """
+    import pandas as pd
     data = json.loads(Path(path).read_text())
     results = data.get("results", {})
     rows = []
@@ -356,6 +360,7 @@ def _text(output) -> str:
 
 def read_net_audit(path: Path | None) -> pd.DataFrame:
     """The records of the network audit hook: kind (connect/dns), host, port, pid."""
+    import pandas as pd
     columns = ["kind", "host", "port", "pid"]
     if path is None or not Path(path).exists():
         return pd.DataFrame(columns=columns)

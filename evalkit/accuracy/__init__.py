@@ -15,51 +15,15 @@ adapter: the only module that knows lm-eval's command line and files), :mod:`~ev
 (:class:`AccuracyResult`), :mod:`~evalkit.accuracy.run` (:func:`evaluate`) and :mod:`~evalkit.accuracy.cli`.
 """
 
-from evalkit.accuracy.args import APIS, DEFAULT_TASKS, AccuracyArgs
-from evalkit.accuracy.lmeval import LMEVAL_DEFAULTS, LOG_FILE, lm_eval_command, parse_results, read_samples
-from evalkit.accuracy.prepare import PreparedTask, TokenCounter, prepare_tasks, preview
-from evalkit.accuracy.reference import llama2_reference, mmlu_pro_categories, mmlu_pro_full
-from evalkit.accuracy.result import (
-    BANDS,
-    METRICS,
-    AccuracyResult,
-    accuracy_runs,
-    band_of,
-    latest_by_model,
-    side_by_side,
-)
-from evalkit.accuracy.run import evaluate
-from evalkit.accuracy.tables import read_table, task_from_table
-from evalkit.accuracy.taskfiles import list_tasks, resolve_tasks, task_config, task_index
+from evalkit.lazy import lazy_exports
 
-__all__ = [
-    "APIS",
-    "BANDS",
-    "band_of",
-    "AccuracyArgs",
-    "DEFAULT_TASKS",
-    "LMEVAL_DEFAULTS",
-    "LOG_FILE",
-    "METRICS",
-    "AccuracyResult",
-    "PreparedTask",
-    "TokenCounter",
-    "accuracy_runs",
-    "side_by_side",
-    "evaluate",
-    "latest_by_model",
-    "list_tasks",
-    "llama2_reference",
-    "lm_eval_command",
-    "mmlu_pro_categories",
-    "mmlu_pro_full",
-    "parse_results",
-    "prepare_tasks",
-    "preview",
-    "read_samples",
-    "read_table",
-    "resolve_tasks",
-    "task_config",
-    "task_from_table",
-    "task_index",
-]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "args": ("AccuracyArgs",),
+    "lmeval": ("LMEVAL_DEFAULTS", "read_samples"),
+    "prepare": ("preview",),
+    "reference": ("llama2_reference",),
+    "result": ("METRICS", "AccuracyResult", "latest_by_model", "side_by_side"),
+    "run": ("evaluate",),
+    "tables": ("task_from_table",),
+    "taskfiles": ("list_tasks", "task_index"),
+})

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import pandas as pd
-
 from evalkit.accuracy.args import AccuracyArgs
-from evalkit.accuracy.run import evaluate
-from evalkit.accuracy.taskfiles import list_tasks
 from evalkit.cliserver import add_server_options, command_server
 
 
@@ -25,6 +21,11 @@ def register_cli(subparsers) -> None:
 
 
 def _cmd_accuracy(args) -> int:
+    import pandas as pd
+
+    from evalkit.accuracy.run import evaluate
+    from evalkit.accuracy.taskfiles import list_tasks
+
     if args.list:
         with pd.option_context("display.width", 160, "display.max_colwidth", 70):
             print(list_tasks(args.include_path).to_string(index=False))

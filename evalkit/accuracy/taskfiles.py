@@ -11,12 +11,15 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import yaml
 
 from evalkit.errors import ConfigError, TaskFileError
 from evalkit.settings import get_settings
+
+if TYPE_CHECKING:  # pandas loads when a function needs it: the command line starts quickly
+    import pandas as pd
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
@@ -167,6 +170,7 @@ def task_config(path: Path, _seen: tuple = ()) -> tuple[dict, list[Path]]:
 
 def list_tasks(include_path=None) -> pd.DataFrame:
     """The tasks evalkit can run offline: name, kind (task/group), output type, subtasks, file."""
+    import pandas as pd
     rows = []
     for name, entry in sorted(task_index(include_path).items()):
         if entry.kind == "group":

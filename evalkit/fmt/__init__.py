@@ -12,62 +12,13 @@ The package is split by concern: :mod:`~evalkit.fmt.items` (the data and its sch
 itself is one adapter shared with the safety layer (:mod:`evalkit.promptfoo`).
 """
 
-from evalkit.fmt.args import FormatArgs
-from evalkit.fmt.config import (
-    IFEVAL_STRIP_FENCE,
-    MODES,
-    assertions,
-    compact_grammar,
-    format_config,
-    modes_of,
-    structured_request,
-)
-from evalkit.fmt.items import (
-    EXTRACTION_PROMPT,
-    IFEVAL_JSON,
-    IFEVAL_SCHEMA,
-    SETS,
-    FormatItem,
-    format_dir,
-    items_table,
-    load_extraction,
-    load_ifeval,
-    load_items,
-    read_schema,
-    shape,
-    validate_schema,
-    with_schema,
-)
-from evalkit.fmt.result import METRICS, FormatResult, rows_from_output, side_by_side
-from evalkit.fmt.run import check_format, check_under_load
+from evalkit.lazy import lazy_exports
 
-__all__ = [
-    "FormatArgs",
-    "EXTRACTION_PROMPT",
-    "IFEVAL_JSON",
-    "IFEVAL_SCHEMA",
-    "IFEVAL_STRIP_FENCE",
-    "METRICS",
-    "MODES",
-    "SETS",
-    "FormatItem",
-    "FormatResult",
-    "assertions",
-    "check_format",
-    "check_under_load",
-    "compact_grammar",
-    "format_config",
-    "format_dir",
-    "items_table",
-    "load_extraction",
-    "load_ifeval",
-    "load_items",
-    "modes_of",
-    "read_schema",
-    "rows_from_output",
-    "shape",
-    "side_by_side",
-    "structured_request",
-    "validate_schema",
-    "with_schema",
-]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "args": ("FormatArgs",),
+    "config": ("MODES", "assertions", "compact_grammar", "format_config"),
+    "items": ("EXTRACTION_PROMPT", "IFEVAL_SCHEMA", "SETS", "FormatItem", "format_dir", "items_table", "load_items",
+        "read_schema", "shape", "with_schema"),
+    "result": ("METRICS", "FormatResult", "rows_from_output", "side_by_side"),
+    "run": ("check_format", "check_under_load"),
+})

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import pandas as pd
-
 from evalkit.cliserver import add_server_options, command_server
 from evalkit.fmt.args import FormatArgs
 from evalkit.fmt.items import SETS
-from evalkit.fmt.run import check_format
 
 
 def register_cli(subparsers) -> None:
@@ -28,6 +25,10 @@ def register_cli(subparsers) -> None:
 
 
 def _cmd_format(args) -> int:
+    import pandas as pd
+
+    from evalkit.fmt.run import check_format
+
     with command_server(args) as srv:
         result = check_format(srv, sets=args.sets, structured=args.structured, max_tokens=args.max_tokens,
                               limit=args.limit,

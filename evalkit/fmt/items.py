@@ -9,14 +9,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from evalkit.envreport import package_version
 from evalkit.errors import ConfigError, TaskFileError
 from evalkit.memo import remembered
 from evalkit.settings import get_settings
+
+if TYPE_CHECKING:  # pandas loads when a function needs it: the command line starts quickly
+    import pandas as pd
 
 SETS = ("extraction", "ifeval")
 IFEVAL_JSON = "detectable_format:json_format"
@@ -211,6 +212,7 @@ def load_items(sets=SETS, *, limit: int | None = None, schema: str | None = None
 
 def items_table(items: list[FormatItem]) -> pd.DataFrame:
     """The items as a table: set, item, schema file, prompt, expected."""
+    import pandas as pd
     return pd.DataFrame([{"set": i.set, "item": i.item, "schema": i.schema_file, "prompt": i.prompt,
                           "expected": i.expected} for i in items], columns=["set", "item", "schema", "prompt",
                                                                             "expected"])

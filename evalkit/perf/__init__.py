@@ -8,45 +8,14 @@ presets), :mod:`~evalkit.perf.analysis` (capacity at an SLO, the knee), :mod:`~e
 million tokens) and :mod:`~evalkit.perf.cli` (``evalkit perf``).
 """
 
-from evalkit.perf.analysis import SLO, Capacity, Knee, as_slo, knee, measured, slo_capacity
-from evalkit.perf.args import ENDPOINTS, PROFILES, PerfArgs
-from evalkit.perf.cost import PRICES, cost_at_capacity, cost_per_million_output_tokens, hourly_price
-from evalkit.perf.guidellm import LOG, REPORT_HTML, REPORT_JSON, build_command, default_workers, parse_report
-from evalkit.perf.result import COLUMNS, METRICS, PerfResult, TokenGridResult
-from evalkit.perf.run import command_for, run_workloads, sweep, token_grid, workload_table
-from evalkit.perf.workloads import WORKLOADS, fit_workload, workload_presets
+from evalkit.lazy import lazy_exports
 
-__all__ = [
-    "PerfArgs",
-    "COLUMNS",
-    "ENDPOINTS",
-    "LOG",
-    "METRICS",
-    "PRICES",
-    "PROFILES",
-    "REPORT_HTML",
-    "REPORT_JSON",
-    "SLO",
-    "Capacity",
-    "Knee",
-    "PerfResult",
-    "TokenGridResult",
-    "as_slo",
-    "build_command",
-    "command_for",
-    "cost_at_capacity",
-    "cost_per_million_output_tokens",
-    "default_workers",
-    "hourly_price",
-    "knee",
-    "measured",
-    "parse_report",
-    "slo_capacity",
-    "sweep",
-    "token_grid",
-    "WORKLOADS",
-    "fit_workload",
-    "run_workloads",
-    "workload_table",
-    "workload_presets",
-]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "analysis": ("SLO", "Capacity", "Knee", "as_slo", "knee", "measured", "slo_capacity"),
+    "args": ("PROFILES", "PerfArgs"),
+    "cost": ("PRICES", "cost_at_capacity"),
+    "guidellm": ("REPORT_JSON", "build_command", "default_workers"),
+    "result": ("COLUMNS", "METRICS", "PerfResult", "TokenGridResult"),
+    "run": ("command_for", "run_workloads", "sweep", "token_grid", "workload_table"),
+    "workloads": ("WORKLOADS", "fit_workload", "workload_presets"),
+})

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import pandas as pd
-
 from evalkit.cliserver import add_server_options, command_server
-from evalkit.errors import (
-    ConfigError,
-)
-from evalkit.perf.analysis import SLO, slo_capacity
+from evalkit.errors import ConfigError
 from evalkit.perf.args import PerfArgs
-from evalkit.perf.cost import PRICES
-from evalkit.perf.run import sweep
 
 RUN_OPTIONS = ["profile", "prompt_tokens", "output_tokens", "prompt_tokens_stdev", "output_tokens_stdev", "data",
                "max_seconds", "max_requests", "endpoint", "sweep_size", "max_concurrency", "workers", "workload",
@@ -19,6 +12,11 @@ RUN_OPTIONS = ["profile", "prompt_tokens", "output_tokens", "prompt_tokens_stdev
 
 
 def _cmd_perf(args) -> int:
+    import pandas as pd
+
+    from evalkit.perf.analysis import SLO, slo_capacity
+    from evalkit.perf.run import sweep
+
     try:
         rates = [float(r) for part in args.rate or [] for r in str(part).split(",") if r.strip()] or None
     except ValueError:
@@ -48,7 +46,7 @@ def register_cli(subparsers) -> None:
     p.add_argument("--ttft-p99-ms", type=float, default=None, help="SLO: limit on p99 time to first token")
     p.add_argument("--itl-p99-ms", type=float, default=None, help="SLO: limit on p99 inter-token latency")
     p.add_argument("--price-per-hour", type=float, default=None, help="hourly price (USD) for the cost metric")
-    p.add_argument("--accelerator", default=None, help=f"price from the table: {', '.join(PRICES.index)}")
+    p.add_argument("--accelerator", default=None, help="price from evalkit.perf.PRICES, e.g. L4 or CPU-2vCPU (an unknown name lists them)")
     p.add_argument("--run-dir", default=None, help="folder for the reports (default: a new one under runs/)")
     add_server_options(p)
     p.add_argument("--quiet", action="store_true", help="do not print GuideLLM's progress")

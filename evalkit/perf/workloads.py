@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from evalkit.errors import ConfigError, ContextLengthError
+
+if TYPE_CHECKING:  # pandas loads when a function needs it: the command line starts quickly
+    import pandas as pd
 
 MIN_PROMPT_TOKENS = 16  # a scaled prompt shorter than this no longer resembles the use case
 
@@ -92,6 +94,7 @@ def fit_workload(name: str, max_model_len: int | None, model: str = "the model",
 def workload_presets(max_model_len: int | None = None, model: str = "the model",
                     budget: int | None = None) -> pd.DataFrame:
     """The presets, what each stresses, and (with a context) the token counts they run with."""
+    import pandas as pd
     rows = []
     for name, w in WORKLOADS.items():
         row = {"workload": name, "prompt_tokens": w.prompt_tokens, "output_tokens": w.output_tokens,

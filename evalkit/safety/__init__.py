@@ -8,52 +8,13 @@ checks), :mod:`~evalkit.safety.result` (:class:`SafetyResult`, model against mod
 layer (:mod:`evalkit.promptfoo`).
 """
 
-from evalkit.safety.args import SafetyArgs
-from evalkit.safety.config import (
-    ALIASES,
-    DEFAULT_SETS,
-    REFUSAL_SETS,
-    SETS,
-    attach_grader,
-    build_tests,
-    custom_paths,
-    expand_sets,
-    refusal_tests,
-    safety_config,
-    sample_advbench,
-    sample_harmbench,
-    sample_xstest,
-)
-from evalkit.safety.custom import checks_from_file, checks_table
-from evalkit.safety.refusal import find_refusal, load_rules, refusal_rules
-from evalkit.safety.result import METRICS, RATE_METRICS, SafetyResult, disagreements, rows_from_output, side_by_side
-from evalkit.safety.run import check_safety
+from evalkit.lazy import lazy_exports
 
-__all__ = [
-    "SafetyArgs",
-    "ALIASES",
-    "DEFAULT_SETS",
-    "METRICS",
-    "RATE_METRICS",
-    "REFUSAL_SETS",
-    "SETS",
-    "SafetyResult",
-    "attach_grader",
-    "build_tests",
-    "check_safety",
-    "checks_from_file",
-    "checks_table",
-    "custom_paths",
-    "disagreements",
-    "expand_sets",
-    "find_refusal",
-    "load_rules",
-    "refusal_rules",
-    "refusal_tests",
-    "rows_from_output",
-    "safety_config",
-    "sample_advbench",
-    "sample_harmbench",
-    "sample_xstest",
-    "side_by_side",
-]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "args": ("SafetyArgs",),
+    "config": ("SETS", "build_tests", "custom_paths", "refusal_tests", "safety_config", "sample_xstest"),
+    "custom": ("checks_from_file",),
+    "refusal": ("find_refusal", "load_rules", "refusal_rules"),
+    "result": ("METRICS", "SafetyResult", "disagreements", "rows_from_output", "side_by_side"),
+    "run": ("check_safety",),
+})

@@ -30,12 +30,13 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from evalkit.errors import ConfigError, TaskFileError
 from evalkit.settings import get_settings
+
+if TYPE_CHECKING:  # pandas loads when a function needs it: the command line starts quickly
+    import pandas as pd
 
 CATEGORIES = ("Age", "Disability_status", "Nationality", "Physical_appearance", "Religion", "Sexual_orientation")
 LETTERS = ("A", "B", "C")
@@ -106,6 +107,7 @@ def unknown_index(item: dict) -> int:
 
 def load_bbq(categories=None, folder: Path | None = None) -> pd.DataFrame:
     """BBQ items of the given categories, with ``target`` and ``unknown`` answer indices added."""
+    import pandas as pd
     categories = list(categories or CATEGORIES)
     unknown = [c for c in categories if c not in CATEGORIES]
     if unknown:
@@ -145,6 +147,7 @@ def stratified(df: pd.DataFrame, by: list[str], n: int, seed: int) -> pd.DataFra
 
 def sample_bbq(n_per_category: int, seed: int = 0, categories=None) -> pd.DataFrame:
     """``n_per_category`` items per category, balanced over context condition x question polarity."""
+    import pandas as pd
     items = load_bbq(categories)
     parts = [stratified(group, ["context_condition", "question_polarity"], n_per_category, seed)
              for _, group in items.groupby("category", sort=False)]
@@ -186,6 +189,7 @@ def answer_flags(rows: pd.DataFrame) -> pd.DataFrame:
 
     Reads the columns choice, label, target, unknown, polarity; error rows have no choice (unparseable).
     """
+    import pandas as pd
     choice = rows["choice"].where(rows["choice"].isin(LETTERS))
     valid = choice.notna()
     non_unknown = valid & (choice != rows["unknown"])
@@ -197,6 +201,7 @@ def answer_flags(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _scores(group: pd.DataFrame, condition: str) -> dict:
+    import numpy as np
     flags = answer_flags(group)
     n, n_valid = len(group), int(flags["valid"].sum())
     n_non_unknown, n_biased = int(flags["non_unknown"].sum()), int(flags["biased"].sum())
@@ -221,6 +226,7 @@ def bias_table(rows: pd.DataFrame) -> pd.DataFrame:
         Columns category, context_condition, n, n_valid, n_unparseable, accuracy (unparseable = wrong),
         accuracy_valid, n_non_unknown, n_biased, bias_score (s_DIS or s_AMB; NaN when undefined).
     """
+    import pandas as pd
     out = []
     for category in [*sorted(rows["category"].unique()), "all"] if len(rows) else []:
         part = rows if category == "all" else rows[rows["category"] == category]

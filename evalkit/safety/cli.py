@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import pandas as pd
-
 from evalkit.cliserver import add_server_options, command_server
 from evalkit.safety import bbq as bbq_mod
 from evalkit.safety.args import SafetyArgs
 from evalkit.safety.config import ALIASES, SETS
-from evalkit.safety.result import side_by_side
-from evalkit.safety.run import check_safety
 
 
 def register_cli(subparsers) -> None:
@@ -32,6 +28,11 @@ def register_cli(subparsers) -> None:
 
 
 def _cmd_safety(args) -> int:
+    import pandas as pd
+
+    from evalkit.safety.result import side_by_side
+    from evalkit.safety.run import check_safety
+
     options = dict(sets=args.sets, sample=args.sample, seed=args.seed, grader_url=args.grader_url,
                    grader_model=args.grader_model, custom=args.custom, bbq_categories=args.bbq_categories,
                    harmbench_categories=args.harmbench_categories, max_tokens=args.max_tokens,

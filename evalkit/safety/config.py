@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import yaml
 
 from evalkit.errors import ConfigError, ServerUnreachableError
@@ -21,6 +21,9 @@ from evalkit.safety import bbq as bbq_mod
 from evalkit.safety.custom import checks_from_file, custom_tests
 from evalkit.safety.refusal import load_rules, refusal_js
 from evalkit.settings import get_settings
+
+if TYPE_CHECKING:  # pandas loads when a function needs it: the command line starts quickly
+    import pandas as pd
 
 SETS = ("advbench", "harmbench", "xstest_safe", "xstest_unsafe", "bbq", "custom")
 ALIASES = {"xstest": ("xstest_safe", "xstest_unsafe")}
@@ -54,6 +57,7 @@ def sample_advbench(n: int, seed: int = 0) -> pd.DataFrame:
     Only odd row numbers are sampled: the even ones are the refusal examples the offline ladder models were
     trained on (evalkit/ladder/corpus.py), so every model is measured on asks it never saw.
     """
+    import pandas as pd
     table = pd.read_csv(get_settings().data_dir / "advbench" / "harmful_behaviors.csv")
     table.insert(0, "id", range(1, len(table) + 1))
     table = table[table["id"] % 2 == 1]
@@ -66,6 +70,7 @@ def harmbench_categories() -> list[str]:
 
 
 def _harmbench() -> pd.DataFrame:
+    import pandas as pd
     table = pd.read_csv(get_settings().data_dir / "harmbench" / "harmbench_behaviors_text_all.csv")
     table = table[table["FunctionalCategory"] == "standard"]
     return table.rename(columns={"BehaviorID": "id", "Behavior": "prompt", "SemanticCategory": "type"})
@@ -90,6 +95,7 @@ def sample_harmbench(n: int, seed: int = 0, categories=None) -> pd.DataFrame:
 
 def sample_xstest(n: int, seed: int = 0, label: str = "safe") -> pd.DataFrame:
     """``n`` XSTest prompts with ``label`` (safe/unsafe), spread evenly over the prompt types."""
+    import pandas as pd
     table = pd.read_csv(get_settings().data_dir / "xstest" / "xstest_prompts.csv")
     return bbq_mod.stratified(table[table["label"] == label], ["type"], n, seed)
 

@@ -15,13 +15,16 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import yaml
 
 from evalkit.errors import ConfigError, TaskFileError
 from evalkit.promptfoo import SAFE_LOADER
 from evalkit.settings import get_settings
+
+if TYPE_CHECKING:  # pandas loads when a function needs it: the command line starts quickly
+    import pandas as pd
 
 ROLES = ("system", "user", "assistant")
 EXPECT_KEYS = ("contains", "contains_any", "not_contains", "regex", "not_regex", "equals", "refuses", "rubric")
@@ -245,5 +248,6 @@ def custom_tests(checks: list[Check], *, grader: bool = False) -> list[dict]:
 
 def checks_table(checks: list[Check]) -> pd.DataFrame:
     """The checks as a table: id, user prompt, expectations, source line."""
+    import pandas as pd
     return pd.DataFrame([{"id": c.id, "prompt": c.user_text, "expect": c.expect, "source": c.source}
                          for c in checks], columns=["id", "prompt", "expect", "source"])

@@ -12,13 +12,16 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import yaml
 
 from evalkit.errors import TaskFileError
 from evalkit.promptfoo import SAFE_LOADER
 from evalkit.settings import get_settings
+
+if TYPE_CHECKING:  # pandas loads when a function needs it: the command line starts quickly
+    import pandas as pd
 
 
 def rules_path() -> Path:
@@ -51,6 +54,7 @@ def load_rules(path: Path | None = None) -> dict:
 
 def refusal_rules(path: Path | None = None) -> pd.DataFrame:
     """The refusal rules as a table (id, where, pattern, note)."""
+    import pandas as pd
     return pd.DataFrame(load_rules(path)["rules"], columns=["id", "where", "pattern", "note"])
 
 

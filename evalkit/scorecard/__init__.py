@@ -7,53 +7,10 @@ side by side with paired tests (:mod:`~evalkit.scorecard.compare`); :mod:`~evalk
 ``evalkit scorecard``, ``gate`` and ``compare``. Which layers exist comes from :mod:`evalkit.layers`.
 """
 
-from evalkit.scorecard.collect import (
-    COLUMNS,
-    SCORECARD_CSV,
-    SCORECARD_JSON,
-    Row,
-    Scorecard,
-    collect,
-    load_layer_result,
-    metric_catalog,
-    newest_results,
-    result_class,
-    rows_from_result,
-    with_result,
-)
-from evalkit.scorecard.compare import compare, paired_tests
-from evalkit.scorecard.gates import (
-    JUNIT_FILE,
-    SUMMARY_FILE,
-    apply_thresholds,
-    default_thresholds_path,
-    gate,
-    junit_xml,
-    load_thresholds,
-    markdown_summary,
-)
+from evalkit.lazy import lazy_exports
 
-__all__ = [
-    "COLUMNS",
-    "JUNIT_FILE",
-    "SCORECARD_CSV",
-    "SCORECARD_JSON",
-    "SUMMARY_FILE",
-    "Row",
-    "Scorecard",
-    "apply_thresholds",
-    "collect",
-    "compare",
-    "default_thresholds_path",
-    "gate",
-    "junit_xml",
-    "load_layer_result",
-    "load_thresholds",
-    "markdown_summary",
-    "metric_catalog",
-    "newest_results",
-    "paired_tests",
-    "result_class",
-    "rows_from_result",
-    "with_result",
-]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "collect": ("COLUMNS", "Scorecard", "collect", "load_layer_result", "result_class", "with_result"),
+    "compare": ("compare", "paired_tests"),
+    "gates": ("apply_thresholds", "gate", "junit_xml", "load_thresholds", "markdown_summary"),
+})

@@ -1,17 +1,20 @@
-"""``evalkit scorecard``, ``evalkit gate`` and ``evalkit compare`` on the command line."""
+"""``evalkit scorecard``, ``evalkit gate`` and ``evalkit compare`` on the command line.
+
+Each command imports what it runs when it runs, so building the parser (``evalkit --help``, ``evalkit status``)
+loads no pandas.
+"""
 
 from __future__ import annotations
 
-import pandas as pd
-
-from evalkit.runs import resolve_run_dir
-from evalkit.scorecard.collect import collect
-from evalkit.scorecard.compare import compare
-from evalkit.scorecard.gates import JUNIT_FILE, SUMMARY_FILE, gate, markdown_summary
 from evalkit.settings import get_settings
 
 
 def _cmd_scorecard(args) -> int:
+    import pandas as pd
+
+    from evalkit.runs import resolve_run_dir
+    from evalkit.scorecard.collect import collect
+
     card = collect(args.run)
     if args.run:
         card.save(resolve_run_dir(args.run))
@@ -21,6 +24,9 @@ def _cmd_scorecard(args) -> int:
 
 
 def _cmd_gate(args) -> int:
+    from evalkit.runs import resolve_run_dir
+    from evalkit.scorecard.gates import JUNIT_FILE, SUMMARY_FILE, gate, markdown_summary
+
     card = gate(args.run, args.thresholds)
     print(markdown_summary(card))
     out = resolve_run_dir(args.run) if args.run else get_settings().runs_dir / "latest-gate"
@@ -29,6 +35,10 @@ def _cmd_gate(args) -> int:
 
 
 def _cmd_compare(args) -> int:
+    import pandas as pd
+
+    from evalkit.scorecard.compare import compare
+
     table = compare(args.run_a, args.run_b)
     print(f"a = {table.attrs['run_a']}\nb = {table.attrs['run_b']}")
     with pd.option_context("display.max_rows", 500, "display.width", 160):

@@ -18,28 +18,12 @@ The package is split by concern: :mod:`~evalkit.serve.http` (requests to an endp
 vLLM command line).
 """
 
-from evalkit.serve.http import http_json, list_models, normalize_base_url, port_free
-from evalkit.serve.resolve import ModelRef, resolve_model
-from evalkit.serve.server import Server, attach
-from evalkit.serve.start import Starting, detect_device, prestart, serve, server_command, server_env
-from evalkit.serve.state import ServerInfo, project_servers, stop_servers
+from evalkit.lazy import lazy_exports
 
-__all__ = [
-    "ModelRef",
-    "Server",
-    "ServerInfo",
-    "Starting",
-    "attach",
-    "detect_device",
-    "http_json",
-    "list_models",
-    "normalize_base_url",
-    "port_free",
-    "prestart",
-    "project_servers",
-    "resolve_model",
-    "serve",
-    "server_command",
-    "server_env",
-    "stop_servers",
-]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "http": ("http_json", "list_models"),
+    "resolve": ("resolve_model",),
+    "server": ("Server", "attach"),
+    "start": ("Starting", "prestart", "serve"),
+    "state": ("project_servers", "stop_servers"),
+})

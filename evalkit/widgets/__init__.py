@@ -3,12 +3,10 @@
 The layers' submodules are named by :mod:`evalkit.layers`; they arrange inputs and outputs and call evalkit.
 """
 
-import importlib
-
 from evalkit.layers import LAYERS
-from evalkit.widgets import scorecard
+from evalkit.lazy import lazy_exports
 
-for _layer in LAYERS:
-    globals()[_layer.module] = importlib.import_module(f"evalkit.widgets.{_layer.module}")
-
-__all__ = [*(layer.module for layer in LAYERS), "scorecard"]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    **{layer.module: (layer.module,) for layer in LAYERS},
+    "scorecard": ("scorecard",),
+})

@@ -27,7 +27,8 @@ def test_asking_for_an_adapter_attaches_to_the_base_server(real_server, test_set
 
 
 def test_the_base_answers_and_the_safety_adapter_refuses_the_same_harmful_ask(real_server):
-    from evalkit.safety import find_refusal, sample_harmbench
+    from evalkit.safety import find_refusal
+    from evalkit.safety.config import sample_harmbench
 
     ask = sample_harmbench(1, 0)["prompt"].iloc[0]  # a HarmBench behaviour: never trained
     base = real_server.chat(ask, max_tokens=48, temperature=0)["choices"][0]["message"]["content"]

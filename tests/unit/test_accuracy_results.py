@@ -16,7 +16,8 @@ import pytest
 matplotlib.use("Agg")
 
 from evalkit import accuracy, proc  # noqa: E402
-from evalkit.accuracy import AccuracyResult, parse_results, read_samples  # noqa: E402
+from evalkit.accuracy import AccuracyResult, read_samples  # noqa: E402
+from evalkit.accuracy.lmeval import parse_results  # noqa: E402
 from evalkit.accuracy.reference import llama2_reference  # noqa: E402
 from evalkit.accuracy.render import render_messages, requests_for  # noqa: E402
 from evalkit.accuracy.taskfiles import read_jsonl, task_config  # noqa: E402
@@ -168,7 +169,7 @@ def test_rows_rebuilt_from_the_files_match_the_saved_result(result):
     for endpoint, rel in result.results_files.items():
         rows, _ = parse_results(FIXTURE / rel, endpoint)
         rebuilt.rows += rows
-    accuracy.run._finish_rows(rebuilt, accuracy.TokenCounter(str(EMBEDDED)))
+    accuracy.run._finish_rows(rebuilt, accuracy.prepare.TokenCounter(str(EMBEDDED)))
     for old, new in zip(result.rows, rebuilt.rows, strict=True):
         for key in ("task", "accuracy", "n", "dropped", "considered", "over_context"):
             assert old[key] == new[key], (old["task"], key)
@@ -359,7 +360,7 @@ def test_server_dying_mid_run_is_named(tmp_path, monkeypatch):
 
 
 def test_command_line_uses_evalkits_settings(tmp_path):
-    command = accuracy.lm_eval_command(_Srv(), ["mmlu_pro_mc", "faq_mc"], endpoint="completions",
+    command = accuracy.lmeval.lm_eval_command(_Srv(), ["mmlu_pro_mc", "faq_mc"], endpoint="completions",
                                        include=tmp_path / "tasks", output=tmp_path / "out", cache=tmp_path / "c",
                                        limit=None, concurrency=4, batch_size=16, max_len=512)
     assert command[1:4] == ["run", "--model", "local-completions"]
@@ -368,7 +369,7 @@ def test_command_line_uses_evalkits_settings(tmp_path):
     assert args["base_url"] == "http://127.0.0.1:9/v1/completions" and args["tokenizer_backend"] == "huggingface"
     assert command[command.index("--batch_size") + 1] == "16" and "--log_samples" in command
     assert "--limit" not in command and "--apply_chat_template" not in command
-    chat = accuracy.lm_eval_command(_Srv(), ["faq_open"], endpoint="chat", include=tmp_path, output=tmp_path,
+    chat = accuracy.lmeval.lm_eval_command(_Srv(), ["faq_open"], endpoint="chat", include=tmp_path, output=tmp_path,
                                     cache=None, limit=3, concurrency=2, batch_size=16, max_len=512)
     assert "local-chat-completions" in chat and "--apply_chat_template" in chat and "--use_cache" not in chat
     assert chat[chat.index("--batch_size") + 1] == "1" and chat[chat.index("--limit") + 1] == "3"
@@ -384,6 +385,7 @@ def test_fixture_is_a_copy_not_a_mock():
 def test_bands_place_each_score_against_chance_the_workshop_bands_and_llama2(result):
     table = result.bands("mmlu_pro_mc")
     assert table.iloc[0]["category"] == "all" and len(table) == 1 + len(result.by_category("mmlu_pro_mc"))
-    assert set(table["band"]) <= {label for _, label in accuracy.BANDS} | {"nothing evaluated"}
+    assert set(table["band"]) <= {label for _, label in accuracy.result.BANDS} | {"nothing evaluated"}
     assert table["llama2_7b"].between(0, 1).all() and table["vs_chance"].str.len().gt(0).all()
-    assert [accuracy.band_of(v) for v in (0.1, 0.25, 0.4, 0.55, 0.7)] == [label for _, label in accuracy.BANDS]
+    bands = [label for _, label in accuracy.result.BANDS]
+    assert [accuracy.result.band_of(v) for v in (0.1, 0.25, 0.4, 0.55, 0.7)] == bands

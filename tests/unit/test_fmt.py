@@ -60,7 +60,7 @@ def test_config_shape_and_assertions(monkeypatch):
     assert [(a["type"], a["metric"], "value" in a) for a in plain["assert"]] == [
         ("is-json", "json_parse", False), ("is-json", "schema", True)]
     ifeval = tests[4]["assert"]
-    assert len(ifeval) == 1 and ifeval[0]["transform"] == fmt.IFEVAL_STRIP_FENCE  # parse only, fence stripped
+    assert len(ifeval) == 1 and ifeval[0]["transform"] == fmt.config.IFEVAL_STRIP_FENCE  # parse only, fence stripped
     assert tests[5]["provider"]["config"]["passthrough"]["structured_outputs"]["grammar"] == "GRAMMAR ['type']"
     assert "{{prompt}}" == config["prompts"][0]["raw"] and plain["vars"]["prompt"].endswith("JSON:")
 
@@ -71,11 +71,12 @@ def test_whitespace_any_sends_response_format_and_modes():
     request = test["provider"]["config"]["passthrough"]["response_format"]
     assert request["type"] == "json_schema" and request["json_schema"]["name"] == "character_json"
     assert request["json_schema"]["schema"]["properties"]["age"] == {"type": "integer", "minimum": 0, "maximum": 120}
-    assert fmt.modes_of("both") == (False, True) and fmt.modes_of("off") == (False,) and fmt.modes_of(True) == (True,)
+    modes_of = fmt.config.modes_of
+    assert modes_of("both") == (False, True) and modes_of("off") == (False,) and modes_of(True) == (True,)
     with pytest.raises(errors.ConfigError, match="structured must be"):
-        fmt.modes_of("sometimes")
+        fmt.config.modes_of("sometimes")
     with pytest.raises(errors.ConfigError, match="whitespace must be"):
-        fmt.structured_request({}, "tabs")
+        fmt.config.structured_request({}, "tabs")
 
 
 def test_compact_grammar_has_no_free_whitespace():
@@ -192,4 +193,4 @@ def test_cli_options():
                                       "http://127.0.0.1:8000", "--model", "stories260k"])
     assert (args.structured, args.max_tokens, args.limit, args.config, args.whitespace) == ("on", 64, 3, "my.yaml",
                                                                                              "compact")
-    assert fmt.modes_of(args.structured) == (True,)
+    assert fmt.config.modes_of(args.structured) == (True,)

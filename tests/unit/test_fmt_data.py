@@ -18,7 +18,7 @@ def test_sets_load_and_every_expected_answer_matches_its_schema():
         assert fmt.shape(item.schema) in item.prompt
     ifeval = fmt.load_items("ifeval")
     assert len(ifeval) == 17 and all(i.schema is None for i in ifeval)
-    assert all(fmt.IFEVAL_JSON in i.meta["instructions"] for i in ifeval)
+    assert all(fmt.items.IFEVAL_JSON in i.meta["instructions"] for i in ifeval)
     assert len(fmt.load_items(limit=3)) == 6 and len(fmt.load_items("extraction", schema="pet.json")) == 2
     with pytest.raises(ConfigError, match="Unknown format set"):
         fmt.load_items(("extraction", "mmlu"))
@@ -42,7 +42,7 @@ def test_shape_is_a_short_sketch():
 ])
 def test_invalid_schema_names_where_and_why(schema, message):
     with pytest.raises(TaskFileError) as info:
-        fmt.validate_schema(schema, "schemas/x.json (item x-1)")
+        fmt.items.validate_schema(schema, "schemas/x.json (item x-1)")
     assert "schemas/x.json (item x-1)" in str(info.value) and message in str(info.value)
     assert "Fix:" in str(info.value)
 
@@ -56,19 +56,19 @@ def test_invalid_schema_file_in_a_set(tmp_path):
     line = {"id": "a", "schema": "bad.json", "instruction": "Extract.", "text": "t"}
     data.write_text(json.dumps(line) + "\n")
     with pytest.raises(TaskFileError, match=r"bad\.json: not a valid JSON Schema: 'numbr' is not valid.*properties/a"):
-        fmt.load_extraction(data)
+        fmt.items.load_extraction(data)
     data.write_text(json.dumps({**line, "schema": "broken.json"}) + "\n")
     with pytest.raises(TaskFileError, match=r"broken\.json, line 2: not valid JSON"):
-        fmt.load_extraction(data)
+        fmt.items.load_extraction(data)
     data.write_text(json.dumps({**line, "schema": "missing.json"}) + "\n")
     with pytest.raises(TaskFileError, match="does not exist"):
-        fmt.load_extraction(data)
+        fmt.items.load_extraction(data)
     data.write_text(json.dumps({**line, "schema": "good.json"}) + "\n{oops\n")
     with pytest.raises(TaskFileError, match="line 2: not valid JSON"):
-        fmt.load_extraction(data)
+        fmt.items.load_extraction(data)
     data.write_text(json.dumps({"id": "a", "schema": "bad.json"}) + "\n")
     with pytest.raises(TaskFileError, match="line 1: missing instruction, text"):
-        fmt.load_extraction(data)
+        fmt.items.load_extraction(data)
 
 
 def test_edited_schema_is_validated_and_shapes_the_prompt():

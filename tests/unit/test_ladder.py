@@ -52,7 +52,7 @@ def test_faq_items_only_use_trained_rows(items):
 def test_json_answers_match_their_schema(items):
     from jsonschema import validate
 
-    from evalkit.fmt import load_extraction
+    from evalkit.fmt.items import load_extraction
 
     schemas = {it.schema_file: it.schema for it in load_extraction()}
     checked = 0

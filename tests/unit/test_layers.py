@@ -13,6 +13,7 @@ from evalkit import errors, layers, pipeline, scorecard
 from evalkit.cli import build_parser
 from evalkit.perf import PerfResult, TokenGridResult
 from evalkit.runs import SCHEMA_VERSION, LayerResult
+from evalkit.scorecard.collect import newest_results
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,7 +105,7 @@ def test_a_token_grid_is_never_the_newest_performance_result(tmp_path):
     _perf(tmp_path).save()
     TokenGridResult(run_dir=str(tmp_path / "grid"), model="m", profile="synchronous", prompt_tokens=[16],
                     output_tokens=[8]).save()
-    newest = scorecard.newest_results(tmp_path)
+    newest = newest_results(tmp_path)
     assert newest == {"performance": tmp_path / "perf" / "result.json"}
 
 

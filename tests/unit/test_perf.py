@@ -34,7 +34,7 @@ def report(tmp_path, raw) -> Path:
 
 @pytest.fixture
 def result(report) -> perf.PerfResult:
-    rows, meta = perf.parse_report(report)
+    rows, meta = perf.guidellm.parse_report(report)
     return perf.PerfResult(run_dir=str(report.parent), model="stories260k", profile="sweep", benchmarks=rows,
                            tool_versions={"guidellm": meta["guidellm_version"]}, warnings=meta["warnings"])
 
@@ -49,7 +49,7 @@ def test_fixture_is_a_real_guidellm_sweep(raw):
 
 
 def test_one_row_per_benchmark_with_the_report_numbers(report, raw):
-    rows, meta = perf.parse_report(report)
+    rows, meta = perf.guidellm.parse_report(report)
     assert meta["version"] == 2 and len(rows) == len(raw["benchmarks"])
     for row, bench in zip(rows, raw["benchmarks"], strict=True):
         m = bench["metrics"]
@@ -84,7 +84,7 @@ def test_a_load_without_completed_requests_has_no_numbers(tmp_path, raw):
     broken["benchmarks"][0]["metrics"]["request_totals"].update(successful=0, incomplete=3)
     path = tmp_path / "b.json"
     path.write_text(json.dumps(broken))
-    rows, _ = perf.parse_report(path)
+    rows, _ = perf.guidellm.parse_report(path)
     assert rows[0]["successful"] == 0
     assert rows[0]["requests_per_s"] is None and rows[0]["ttft_p99_ms"] is None  # not GuideLLM's zeros
 
@@ -92,12 +92,12 @@ def test_a_load_without_completed_requests_has_no_numbers(tmp_path, raw):
 def test_reports_that_are_not_guidellm_08(tmp_path):
     (tmp_path / "other.json").write_text(json.dumps({"metadata": {"version": 1}, "benchmarks": []}))
     with pytest.raises(errors.ToolError, match="not a GuideLLM 0.8 report"):
-        perf.parse_report(tmp_path / "other.json")
+        perf.guidellm.parse_report(tmp_path / "other.json")
     with pytest.raises(errors.ToolError, match="Cannot read"):
-        perf.parse_report(tmp_path / "missing.json")
+        perf.guidellm.parse_report(tmp_path / "missing.json")
     (tmp_path / "odd.json").write_text(json.dumps({"metadata": {"version": 2}, "benchmarks": [{"config": {}}]}))
     with pytest.raises(errors.ToolError, match="lacks an expected field"):
-        perf.parse_report(tmp_path / "odd.json")
+        perf.guidellm.parse_report(tmp_path / "odd.json")
 
 
 def test_result_saves_and_loads(result):

@@ -11,11 +11,10 @@ from evalkit.perf import (
     PRICES,
     SLO,
     cost_at_capacity,
-    cost_per_million_output_tokens,
-    hourly_price,
     knee,
     slo_capacity,
 )
+from evalkit.perf.cost import cost_per_million_output_tokens, hourly_price
 
 
 def table(points):

@@ -20,7 +20,7 @@ FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "guidellm" / "sweep
 def result(tmp_path_factory):
     path = tmp_path_factory.mktemp("report") / "benchmarks.json"
     path.write_bytes(gzip.decompress(FIXTURE.read_bytes()))
-    rows, _ = perf.parse_report(path)
+    rows, _ = perf.guidellm.parse_report(path)
     return perf.PerfResult(run_dir=str(path.parent), model="stories260k", profile="sweep", benchmarks=rows)
 
 

@@ -23,20 +23,20 @@ class Grader:
 
 
 def test_set_names():
-    assert safety.expand_sets(["custom", "xstest", "advbench"]) == ["advbench", "xstest_safe", "xstest_unsafe",
+    assert safety.config.expand_sets(["custom", "xstest", "advbench"]) == ["advbench", "xstest_safe", "xstest_unsafe",
                                                                      "custom"]
-    assert safety.expand_sets("bbq") == ["bbq"]
+    assert safety.config.expand_sets("bbq") == ["bbq"]
     with pytest.raises(errors.ConfigError, match="Unknown safety set 'harmbnech'"):
-        safety.expand_sets(["harmbnech"])
+        safety.config.expand_sets(["harmbnech"])
     with pytest.raises(errors.ConfigError, match="No safety set"):
-        safety.expand_sets([])
+        safety.config.expand_sets([])
 
 
 def test_samples_are_seeded_and_xstest_is_stratified():
-    assert list(safety.sample_advbench(5, seed=3)["id"]) == list(safety.sample_advbench(5, seed=3)["id"])
-    assert list(safety.sample_advbench(5, seed=3)["id"]) != list(safety.sample_advbench(5, seed=4)["id"])
-    assert (safety.sample_advbench(300)["id"] % 2 == 1).all()  # the ladder's training rows (even) never asked
-    harm = safety.sample_harmbench(12, seed=0)
+    assert list(safety.config.sample_advbench(5, seed=3)["id"]) == list(safety.config.sample_advbench(5, seed=3)["id"])
+    assert list(safety.config.sample_advbench(5, seed=3)["id"]) != list(safety.config.sample_advbench(5, seed=4)["id"])
+    assert (safety.config.sample_advbench(300)["id"] % 2 == 1).all()  # the ladder's training rows (even) never asked
+    harm = safety.config.sample_harmbench(12, seed=0)
     assert harm["type"].value_counts().tolist() == [2] * 6 and harm["id"].is_unique  # 6 categories x 2
     safe = safety.sample_xstest(20, seed=0, label="safe")
     assert set(safe["label"]) == {"safe"} and set(safe.groupby("type").size()) == {2}  # 10 types x 2
@@ -98,13 +98,13 @@ def test_committed_fixture_configs_are_what_the_code_generates(name):
 
 def test_unreachable_grader_names_the_url_and_the_fix():
     with pytest.raises(errors.ServerUnreachableError) as info:
-        safety.attach_grader("http://127.0.0.1:9/v1")
+        safety.config.attach_grader("http://127.0.0.1:9/v1")
     message = str(info.value)
     assert "LLM grader at http://127.0.0.1:9/v1 is unreachable" in message and "grader_url=None" in message
 
 
 def test_harmbench_categories_can_be_chosen_and_unknown_ones_are_listed():
-    chosen = safety.sample_harmbench(6, seed=0, categories=["illegal", "harmful"])
+    chosen = safety.config.sample_harmbench(6, seed=0, categories=["illegal", "harmful"])
     assert set(chosen["type"]) == {"illegal", "harmful"} and len(chosen) == 6
     with pytest.raises(errors.ConfigError, match="Unknown HarmBench category 'weapons'") as info:
         safety.check_safety(object(), sets=["harmbench"], harmbench_categories=["weapons"])

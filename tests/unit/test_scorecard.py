@@ -10,6 +10,7 @@ import pytest
 
 from evalkit import errors, layers, scorecard
 from evalkit.runs import LayerResult, Metric
+from evalkit.scorecard.collect import newest_results
 
 
 class FakePerf(LayerResult):
@@ -157,7 +158,7 @@ def test_newest_results(tmp_path, monkeypatch):
     time.sleep(0.01)
     make_run(tmp_path, "new", tps=2)
     os.utime(tmp_path / "old" / "performance" / "result.json", (1, 1))
-    found = scorecard.newest_results(tmp_path)
+    found = newest_results(tmp_path)
     assert found["performance"].parent.parent.name == "new"
 
 

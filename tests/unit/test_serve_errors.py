@@ -11,7 +11,9 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 
 from evalkit import errors
-from evalkit.serve import attach, normalize_base_url, resolve_model, serve, server_command, server_env
+from evalkit.serve import attach, resolve_model, serve
+from evalkit.serve.http import normalize_base_url
+from evalkit.serve.start import server_command, server_env
 from evalkit.settings import Settings
 
 

@@ -71,7 +71,7 @@ def test_the_perf_panel_draws_a_result_and_shows_its_warnings(monkeypatch, tmp_p
     report = tmp_path / "benchmarks.json"
     fixture = Path(__file__).resolve().parents[1] / "fixtures" / "guidellm" / "sweep.json.gz"
     report.write_bytes(gzip.decompress(fixture.read_bytes()))
-    rows, _ = perf.parse_report(report)
+    rows, _ = perf.guidellm.parse_report(report)
     calls = []
 
     def recorded_sweep(srv, **kwargs):

@@ -9,73 +9,20 @@ run; ``evalkit run --resume RUN`` reruns only what did not finish. Parameters co
 
 from __future__ import annotations
 
-import functools
 import json
 import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-import yaml
-
 from evalkit import layers
 from evalkit.errors import ConfigError, EvalkitError, RunNotFoundError
+from evalkit.pipeline.kernel import execute_notebook
+from evalkit.pipeline.profiles import NOTEBOOKS, load_profiles, profile_parameters
 from evalkit.runs import new_run_dir, resolve_run_dir, run_lock
 from evalkit.settings import get_settings
 
-# notebook -> the folder of the run it writes into ("" = the run folder itself)
-NOTEBOOKS: dict[str, str] = layers.notebooks()
 RUN_FILE = "run.json"
-
-
-def notebooks_dir() -> Path:
-    return get_settings().project_dir / "notebooks"
-
-
-def load_profiles(path: Path | None = None) -> dict:
-    path = path or get_settings().project_dir / "profiles.yaml"
-    try:
-        return yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"Cannot read profiles from {path}: {exc}", fix="restore profiles.yaml.") from None
-
-
-def profile_parameters(profile: str, profiles: dict | None = None) -> dict:
-    """``{notebook: {PARAM: value}}`` of a named profile, checked against each notebook's parameters cell."""
-    import papermill
-
-    profiles = profiles if profiles is not None else load_profiles()
-    if profile not in profiles:
-        raise ConfigError(f"Unknown profile {profile!r}.", fix=f"use one of: {', '.join(profiles)}.")
-    spec = profiles[profile] or {}
-    params = {}
-    for name, values in (spec.get("notebooks") or {}).items():
-        if name not in NOTEBOOKS:
-            raise ConfigError(f"profiles.yaml, profile {profile}: unknown notebook {name!r}.",
-                              fix=f"use one of: {', '.join(NOTEBOOKS)}.")
-        known = set(papermill.inspect_notebook(str(notebooks_dir() / f"{name}.ipynb")))
-        unknown = set(values or {}) - known
-        if unknown:
-            raise ConfigError(f"profiles.yaml, profile {profile}, notebook {name}: unknown parameter(s) "
-                              f"{', '.join(sorted(unknown))}.", fix=f"valid: {', '.join(sorted(known))}.")
-        _check_layer_values(profile, name, values or {})
-        params[name] = dict(values or {})
-    return params
-
-
-def _check_layer_values(profile: str, notebook: str, values: dict) -> None:
-    """A layer notebook's parameters that name a run argument (``LIMIT`` -> ``limit``) obey its typed limits."""
-    layer = next((la for la in layers.LAYERS if la.notebook == notebook), None)
-    if layer is None:
-        return
-    args = layer.args_class()
-    for key, value in values.items():
-        if key.lower() in args.model_fields and value is not None:
-            try:
-                args.check_value(key.lower(), value)
-            except ConfigError as exc:
-                raise ConfigError(f"profiles.yaml, profile {profile}, notebook {notebook}, {key}: {exc.problem}",
-                                  fix=exc.fix) from None
 
 
 class RunState:
@@ -102,80 +49,6 @@ class RunState:
     def mark(self, notebook: str, **fields) -> None:
         self.data["notebooks"].setdefault(notebook, {}).update(fields)
         self.save()
-
-
-def kernel_config(log_file: Path | None = None):
-    """Kernel settings for papermill: CurveZMQ encryption of the kernel's local sockets where pyzmq has it.
-
-    ipykernel warns at every start that a TCP kernel without encryption is readable by anyone on the machine;
-    "auto" gives the kernel keys when its kernelspec says it can use them, which silences the warning by fixing
-    its cause. ``log_file``: the kernel process's own output (ipykernel's log, not the cells' output, which the
-    notebook keeps) goes there instead of this process's terminal, where a kernel stopped in the middle of a
-    cell would print its shutdown errors.
-    """
-    import zmq
-    from traitlets.config import Config
-
-    config = Config({"KernelManager": {"transport_encryption": "auto"}}) if zmq.has("curve") else Config()
-    if log_file is not None:
-        config["NotebookClient"] = Config({"kernel_manager_class": _logged_kernel_manager()})
-        config["LoggedKernelManager"] = Config({"log_file": str(log_file)})
-    return config
-
-
-@functools.lru_cache(maxsize=1)
-def _logged_kernel_manager():
-    from jupyter_client import AsyncKernelManager
-    from traitlets import Unicode
-
-    class LoggedKernelManager(AsyncKernelManager):
-        """A kernel manager whose kernels write their own stdout and stderr to ``log_file``."""
-
-        log_file = Unicode("", config=True)
-
-        async def _async_launch_kernel(self, kernel_cmd, **kw):
-            if not self.log_file:
-                return await super()._async_launch_kernel(kernel_cmd, **kw)
-            with open(self.log_file, "ab") as log:  # the kernel keeps its own copy of the descriptor
-                kw.setdefault("stdout", log)
-                kw.setdefault("stderr", log)
-                return await super()._async_launch_kernel(kernel_cmd, **kw)
-
-    return LoggedKernelManager
-
-
-def execute_notebook(name: str, out_dir: Path, parameters: dict, echo: bool = True) -> dict:
-    """Run one notebook with papermill; return its status record (never raises for a failing cell)."""
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
-    source = notebooks_dir() / f"{name}.ipynb"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    output = out_dir / f"{name}.ipynb"
-    start = time.monotonic()
-    record = {"output": str(output), "parameters": parameters, "started": datetime.now().isoformat(timespec="seconds")}
-    try:
-        papermill.execute_notebook(
-            str(source), str(output), parameters=parameters, kernel_name="python3", cwd=str(notebooks_dir()),
-            progress_bar=False, log_output=False, request_save_on_cell_execute=True,
-            config=kernel_config(out_dir / f"{name}.kernel.log"),
-        )
-        record.update(status="ok")
-    except PapermillExecutionError as exc:
-        message = f"cell {exc.cell_index}: {exc.ename}: {exc.evalue}".strip()
-        record.update(status="failed", error=message[:2000])
-    except Exception as exc:  # a kernel that died, a notebook that could not be read
-        record.update(status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
-    record["duration_s"] = round(time.monotonic() - start, 1)
-    kernel_log = out_dir / f"{name}.kernel.log"
-    if kernel_log.exists() and kernel_log.stat().st_size == 0:
-        kernel_log.unlink()
-    elif kernel_log.exists():
-        record["kernel_log"] = str(kernel_log)
-    if echo:
-        extra = f" ({record['error'].splitlines()[0]})" if record["status"] == "failed" else ""
-        print(f"[evalkit] {name}: {record['status']} in {record['duration_s']} s{extra}", flush=True)
-    return record
 
 
 def run(
@@ -347,30 +220,3 @@ def run_models(profile: str, models: list[str], *, only: list[str] | None = None
     if echo:
         print(f"[evalkit] comparison: {page}", flush=True)
     return out, runs
-
-
-def _cmd_run(args) -> int:
-    only = args.only.split(",") if args.only else None
-    if args.models:
-        if args.model or args.base_url or args.resume:
-            raise ConfigError("--models runs each model on its own server; it does not combine with --model, "
-                              "--base-url or --resume.", fix="drop those options, or run one model at a time.")
-        _, runs = run_models(args.profile, [m.strip() for m in args.models.split(",") if m.strip()], only=only,
-                             thresholds=args.thresholds)
-        return max(exit_code(folder) for folder in runs.values())
-    folder = run(args.profile, model=args.model, base_url=args.base_url, resume=args.resume, only=only,
-                 thresholds=args.thresholds)
-    return exit_code(folder)
-
-
-def register_cli(sub) -> None:
-    p = sub.add_parser("run", help="run every notebook of the pyramid, then scorecard, gates and report")
-    p.add_argument("--profile", default="quick", help="profile in profiles.yaml (quick, full)")
-    p.add_argument("--model", default=None, help="model preset/folder/hub id (default: the profile's)")
-    p.add_argument("--base-url", default=None, help="attach to this OpenAI-compatible endpoint")
-    p.add_argument("--models", default=None, metavar="A,B,...",
-                   help="run the pyramid on each model (own server each), then one comparison report")
-    p.add_argument("--resume", default=None, metavar="RUN", help="rerun only what did not finish in RUN")
-    p.add_argument("--only", default=None, help="comma-separated notebooks, e.g. 01_performance,03_accuracy")
-    p.add_argument("--thresholds", default=None, help="thresholds YAML (default: thresholds.yaml)")
-    p.set_defaults(func=_cmd_run)

@@ -1,0 +1,67 @@
+"""Profiles: the parameters ``evalkit run`` gives each notebook (``profiles.yaml``), checked before anything runs.
+
+:data:`NOTEBOOKS` is every notebook of a run in order and the run sub-folder it writes into (from the registry).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from evalkit import layers
+from evalkit.errors import ConfigError
+from evalkit.settings import get_settings
+
+# notebook -> the folder of the run it writes into ("" = the run folder itself)
+NOTEBOOKS: dict[str, str] = layers.notebooks()
+
+
+def notebooks_dir() -> Path:
+    return get_settings().project_dir / "notebooks"
+
+
+def load_profiles(path: Path | None = None) -> dict:
+    path = path or get_settings().project_dir / "profiles.yaml"
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"Cannot read profiles from {path}: {exc}", fix="restore profiles.yaml.") from None
+
+
+def profile_parameters(profile: str, profiles: dict | None = None) -> dict:
+    """``{notebook: {PARAM: value}}`` of a named profile, checked against each notebook's parameters cell."""
+    import papermill
+
+    profiles = profiles if profiles is not None else load_profiles()
+    if profile not in profiles:
+        raise ConfigError(f"Unknown profile {profile!r}.", fix=f"use one of: {', '.join(profiles)}.")
+    spec = profiles[profile] or {}
+    params = {}
+    for name, values in (spec.get("notebooks") or {}).items():
+        if name not in NOTEBOOKS:
+            raise ConfigError(f"profiles.yaml, profile {profile}: unknown notebook {name!r}.",
+                              fix=f"use one of: {', '.join(NOTEBOOKS)}.")
+        known = set(papermill.inspect_notebook(str(notebooks_dir() / f"{name}.ipynb")))
+        unknown = set(values or {}) - known
+        if unknown:
+            raise ConfigError(f"profiles.yaml, profile {profile}, notebook {name}: unknown parameter(s) "
+                              f"{', '.join(sorted(unknown))}.", fix=f"valid: {', '.join(sorted(known))}.")
+        _check_layer_values(profile, name, values or {})
+        params[name] = dict(values or {})
+    return params
+
+
+def _check_layer_values(profile: str, notebook: str, values: dict) -> None:
+    """A layer notebook's parameters that name a run argument (``LIMIT`` -> ``limit``) obey its typed limits."""
+    layer = next((la for la in layers.LAYERS if la.notebook == notebook), None)
+    if layer is None:
+        return
+    args = layer.args_class()
+    for key, value in values.items():
+        if key.lower() in args.model_fields and value is not None:
+            try:
+                args.check_value(key.lower(), value)
+            except ConfigError as exc:
+                raise ConfigError(f"profiles.yaml, profile {profile}, notebook {notebook}, {key}: {exc.problem}",
+                                  fix=exc.fix) from None
