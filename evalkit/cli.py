@@ -15,12 +15,12 @@ import json
 import signal
 import sys
 
+from evalkit import layers
 from evalkit.errors import EvalkitError
-from evalkit.layers import LAYERS
 from evalkit.settings import get_settings
 
-# modules with a register_cli(subparsers): every layer's package, then the commands over layers
-COMMAND_MODULES = [*(layer.module for layer in LAYERS), "scorecard", "pipeline", "ladder.build", "tune.build"]
+# modules with a register_cli(subparsers) besides the layers' packages: the commands over layers
+COMMAND_MODULES = ["scorecard", "pipeline", "ladder.build", "tune.build"]
 
 
 def _cmd_serve(args) -> int:
@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("env", help="print versions, hardware and offline flags")
     p.set_defaults(func=_cmd_env)
 
-    for name in COMMAND_MODULES:
+    for name in [*(layer.module for layer in layers.LAYERS), *COMMAND_MODULES]:
         module = _command_module(name)
         register = getattr(module, "register_cli", None) if module else None
         if register:

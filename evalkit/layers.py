@@ -18,7 +18,7 @@ from types import ModuleType
 from evalkit.errors import ConfigError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Layer:
     """One layer of the pyramid.
 
@@ -55,9 +55,9 @@ class Layer:
     def args_class(self):
         return getattr(self.package(), self.args)
 
-    def metrics(self) -> dict[str, dict]:
-        """The layer's metric catalogue: ``{metric: {"unit", "direction", "doc"}}``."""
-        return dict(self.package().METRICS)
+    def metrics(self) -> dict:
+        """The layer's metric catalogue: ``{metric: MetricSpec(unit, direction, doc)}`` (its result's ``catalog``)."""
+        return dict(self.result_class().catalog)
 
     def report_sections(self, result) -> list:
         """Figures and tables of one result for the report, from ``evalkit.plots.<module>.report_sections``."""
@@ -65,14 +65,16 @@ class Layer:
 
 
 LAYERS: tuple[Layer, ...] = (
-    Layer("performance", 1, "01_performance", "perf", "PerfResult", "PerfArgs", "sweep", "perf", "Performance",
-          ("PRICES", "SLO", "TokenGridResult", "knee", "slo_capacity", "sweep", "token_grid")),
-    Layer("format", 2, "02_format", "fmt", "FormatResult", "FormatArgs", "check_format", "format", "Format",
-          ("check_format",)),
-    Layer("accuracy", 3, "03_accuracy", "accuracy", "AccuracyResult", "AccuracyArgs", "evaluate", "accuracy",
-          "Accuracy", ("task_from_table",)),
-    Layer("safety", 4, "04_safety", "safety", "SafetyResult", "SafetyArgs", "check_safety", "safety", "Safety",
-          ("check_safety", "checks_from_file", "find_refusal")),
+    Layer(name="performance", order=1, notebook="01_performance", module="perf", result="PerfResult", args="PerfArgs",
+          run="sweep", command="perf", title="Performance",
+          exports=("PRICES", "SLO", "TokenGridResult", "knee", "slo_capacity", "sweep", "token_grid")),
+    Layer(name="format", order=2, notebook="02_format", module="fmt", result="FormatResult", args="FormatArgs",
+          run="check_format", command="format", title="Format", exports=("check_format",)),
+    Layer(name="accuracy", order=3, notebook="03_accuracy", module="accuracy", result="AccuracyResult",
+          args="AccuracyArgs", run="evaluate", command="accuracy", title="Accuracy", exports=("task_from_table",)),
+    Layer(name="safety", order=4, notebook="04_safety", module="safety", result="SafetyResult", args="SafetyArgs",
+          run="check_safety", command="safety", title="Safety",
+          exports=("check_safety", "checks_from_file", "find_refusal")),
 )
 # notebooks that belong to no layer: the server first, the gates last ("" = they write into the run folder)
 FIRST_NOTEBOOK, LAST_NOTEBOOK = ("00_serve", "serve"), ("05_ci", "")

@@ -1,30 +1,23 @@
-"""Run folders and the typed-result base every layer shares.
+"""Run folders: where every call that runs a tool writes, their lock, and the scan for results in them.
 
 Every call that runs a tool writes into a run folder (``runs/<time>-<label>/`` unless one is given): the tool's
-own output files, its log, and ``result.json``, the typed result that :meth:`LayerResult.load` reads back.
-A layer's result turns into scorecard rows with :meth:`LayerResult.metrics`.
+own output files, its log, and ``result.json``, the typed result that :meth:`evalkit.result.LayerResult.load`
+reads back. :func:`scan_results` finds the readable result files under runs/.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import re
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
-from typing import ClassVar, Literal
-
-import pandas as pd
-from pydantic import BaseModel, Field
 
 from evalkit.errors import ResultFileError, RunLockedError, RunNotFoundError
+from evalkit.result import RESULT_FILE, read_result
 from evalkit.settings import get_settings
-
-RESULT_FILE = "result.json"
-SCHEMA_VERSION = 1  # of result.json; files written before the field existed have the same shape (version 1)
 
 
 def new_run_dir(label: str, root: Path | None = None) -> Path:
@@ -81,155 +74,6 @@ def run_lock(folder: Path, what: str = "evalkit run"):
     finally:
         fcntl.flock(fh, fcntl.LOCK_UN)
         fh.close()
-
-
-Direction = Literal["higher", "lower"]
-FRACTION = "fraction"  # the unit of every rate
-
-
-def rate(flags: pd.Series) -> tuple[float | None, int]:
-    """The share of true flags among the judged ones (None = not judged) and how many were judged."""
-    judged = flags.dropna()
-    return (float(judged.astype(bool).mean()) if len(judged) else None), int(len(judged))
-
-
-class Metric(BaseModel):
-    """One number a layer reports; the scorecard adds run context, threshold and verdict."""
-
-    layer: str
-    metric: str
-    value: float | None
-    unit: str = ""
-    direction: Direction = "higher"
-    n: int | None = None
-    note: str = ""
-
-
-def catalog_metric(layer: str, catalog: dict[str, dict], name: str, value, n: int | None = None, note: str = "", *,
-                   unit: str | None = None, direction: Direction | None = None) -> Metric:
-    """A :class:`Metric` whose unit and direction come from a layer's ``METRICS`` catalogue.
-
-    ``unit`` and ``direction`` are used for a name the catalogue lacks (a learner's own task); a missing value
-    (None or NaN) stays None: the scorecard shows it as not measured.
-    """
-    spec = catalog.get(name, {})
-    missing = value is None or bool(pd.isna(value))
-    return Metric(layer=layer, metric=name, value=None if missing else float(value),
-                  unit=spec.get("unit", unit or ""), direction=spec.get("direction", direction or "higher"), n=n,
-                  note=note)
-
-
-class LayerResult(BaseModel):
-    """Fields every layer's result has; subclasses add their own and implement :meth:`frame` and :meth:`metrics`.
-
-    Every result speaks the same words: ``df`` (its rows), ``metrics()`` (its scorecard rows),
-    ``metrics_table()`` (those rows with what each metric means) and ``summary()`` (the table a reader looks at
-    first), all DataFrames except ``metrics()``.
-
-    ``layer`` is the pyramid layer a result belongs to (its scorecard rows and thresholds); ``kind`` names the
-    result type and is unique per class (a layer's main result has the layer's name as its kind), so a scan for
-    a layer's newest result never takes another type's file.
-    """
-
-    layer: ClassVar[str] = "layer"
-    kind: ClassVar[str] = ""
-
-    run_dir: str
-    model: str
-    base_url: str = ""
-    created: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    params: dict = Field(default_factory=dict)
-    env: dict = Field(default_factory=dict)
-    tool_versions: dict = Field(default_factory=dict)
-
-    @classmethod
-    def result_kind(cls) -> str:
-        return cls.kind or cls.layer
-
-    @property
-    def path(self) -> Path:
-        return Path(self.run_dir)
-
-    def save(self, path: Path | None = None) -> Path:
-        """Write the result as JSON (default: ``<run_dir>/result.json``)."""
-        path = Path(path) if path else self.path / RESULT_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = {"schema": SCHEMA_VERSION, "kind": self.result_kind(), "layer": self.layer,
-                **self.model_dump(mode="json")}
-        path.write_text(json.dumps(data, indent=2))
-        return path
-
-    @classmethod
-    def load(cls, path: Path | str):
-        """Read a result saved by :meth:`save` (a file, or a run folder holding result.json).
-
-        Raises:
-            RunNotFoundError: there is no result.json.
-            ResultFileError: it is cut short, of another kind, or of an unknown schema version.
-        """
-        path = Path(path)
-        if path.is_dir():
-            path = path / RESULT_FILE
-        if not path.exists():
-            raise RunNotFoundError(f"{path} does not exist: that run did not finish this layer.",
-                                   fix="rerun the layer, or pick another run folder.")
-        data = read_result(path)
-        kind = data.get("kind") or cls.result_kind()  # files older than the field: the layer's own class reads them
-        if kind != cls.result_kind() or data["layer"] != cls.layer:
-            raise ResultFileError(f"{path} holds a {kind!r} result, not a {cls.result_kind()!r} one.",
-                                  fix=f"load it with the class for {kind!r}, or pick another file.")
-        for key in ("schema", "kind", "layer"):
-            data.pop(key, None)
-        return cls.model_validate(data)
-
-    def frame(self) -> pd.DataFrame:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    @property
-    def df(self) -> pd.DataFrame:
-        """The main table of this result."""
-        return self.frame()
-
-    def metrics(self) -> list[Metric]:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def metrics_table(self) -> pd.DataFrame:
-        """The scorecard rows of this result with what each metric means (from its layer's ``METRICS``)."""
-        from evalkit import layers
-
-        catalog = layers.get(self.layer).metrics() if self.layer in layers.names() else {}
-        rows = [{**m.model_dump(exclude={"layer"}), "what": catalog.get(m.metric, {}).get("doc", "")}
-                for m in self.metrics()]
-        return pd.DataFrame(rows, columns=["metric", "value", "unit", "direction", "n", "what", "note"])
-
-    def summary(self) -> pd.DataFrame:
-        """The table a reader looks at first (here: all rows; layers narrow it)."""
-        return self.df
-
-
-def read_result(path: Path) -> dict:
-    """The JSON of a result file, checked for a layer and a known schema; :class:`ResultFileError` otherwise."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ResultFileError(f"{path} cannot be read as a result: {exc}. It may have been cut short by a crash "
-                              "or a full disk.", fix="rerun the layer that wrote it (`evalkit run --resume` for a "
-                              "run), or delete the file.") from None
-    if not isinstance(data, dict) or not isinstance(data.get("layer"), str):
-        raise ResultFileError(f"{path} is not a result file (no layer named in it).",
-                              fix="pick a result.json that an evalkit layer wrote.")
-    version = data.get("schema", 1)
-    if version != SCHEMA_VERSION:
-        raise ResultFileError(f"{path} has result schema version {version!r}; this evalkit reads version "
-                              f"{SCHEMA_VERSION}.", fix="read it with the evalkit version that wrote it, or rerun "
-                              "the layer to write it again.")
-    return data
-
-
-def kind_of(data: dict) -> str:
-    """The result kind of a result file's contents (files older than the field: their layer's name)."""
-    return data.get("kind") or data["layer"]
 
 
 def scan_results(root: Path | None = None, *, deep: bool = False) -> list[tuple[Path, dict]]:

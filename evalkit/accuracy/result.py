@@ -17,30 +17,31 @@ from pydantic import Field
 
 from evalkit.accuracy.lmeval import read_samples, sample_view
 from evalkit.errors import ConfigError
-from evalkit.runs import FRACTION, LayerResult, Metric, catalog_metric, kind_of, scan_results
+from evalkit.result import FRACTION, LayerResult, Metric, MetricSpec, catalog_metric, kind_of
+from evalkit.runs import scan_results
 
 F = FRACTION
-METRICS: dict[str, dict] = {
-    "mmlu_pro_mc_accuracy": {"unit": F, "direction": "higher",
-                             "doc": "MMLU-Pro multiple choice (loglikelihood), all evaluated categories"},
-    "mmlu_pro_mc_above_chance": {"unit": F, "direction": "higher",
-                                 "doc": "MMLU-Pro accuracy minus chance (mean of 1/options over the questions)"},
-    "mmlu_pro_mc_dropped": {"unit": "questions", "direction": "lower",
-                            "doc": "MMLU-Pro questions dropped because they do not fit the model's context"},
-    "mmlu_pro_cot_accuracy": {"unit": F, "direction": "higher",
-                              "doc": "MMLU-Pro chain of thought on a chat endpoint (no extractable answer = wrong)"},
-    "mmlu_pro_cot_above_chance": {"unit": F, "direction": "higher", "doc": "MMLU-Pro CoT accuracy minus chance"},
-    "mmlu_pro_cot_dropped": {"unit": "questions", "direction": "lower", "doc": "MMLU-Pro CoT questions dropped"},
-    "faq_mc_accuracy": {"unit": F, "direction": "higher", "doc": "company FAQ, multiple choice (loglikelihood)"},
-    "faq_mc_above_chance": {"unit": F, "direction": "higher", "doc": "company FAQ accuracy minus chance"},
-    "faq_mc_dropped": {"unit": "questions", "direction": "lower", "doc": "FAQ questions dropped (context)"},
-    "faq_mc_held_out_accuracy": {"unit": F, "direction": "higher",
-                                 "doc": "FAQ rows the ladder models never trained on (the honest score)"},
-    "faq_mc_trained_accuracy": {"unit": F, "direction": "higher",
-                                "doc": "FAQ rows the ladder models trained on (contaminated on purpose)"},
-    "faq_open_accuracy": {"unit": F, "direction": "higher",
-                          "doc": "company FAQ, open answers, normalized exact match on a chat endpoint"},
-    "faq_open_dropped": {"unit": "questions", "direction": "lower", "doc": "FAQ open questions dropped (context)"},
+METRICS: dict[str, MetricSpec] = {
+    "mmlu_pro_mc_accuracy": MetricSpec(F, "higher",
+                                       "MMLU-Pro multiple choice (loglikelihood), all evaluated categories"),
+    "mmlu_pro_mc_above_chance": MetricSpec(F, "higher",
+                                           "MMLU-Pro accuracy minus chance (mean of 1/options over the questions)"),
+    "mmlu_pro_mc_dropped": MetricSpec("questions", "lower",
+                                      "MMLU-Pro questions dropped because they do not fit the model's context"),
+    "mmlu_pro_cot_accuracy": MetricSpec(F, "higher",
+                                        "MMLU-Pro chain of thought on a chat endpoint (no extractable answer = wrong)"),
+    "mmlu_pro_cot_above_chance": MetricSpec(F, "higher", "MMLU-Pro CoT accuracy minus chance"),
+    "mmlu_pro_cot_dropped": MetricSpec("questions", "lower", "MMLU-Pro CoT questions dropped"),
+    "faq_mc_accuracy": MetricSpec(F, "higher", "company FAQ, multiple choice (loglikelihood)"),
+    "faq_mc_above_chance": MetricSpec(F, "higher", "company FAQ accuracy minus chance"),
+    "faq_mc_dropped": MetricSpec("questions", "lower", "FAQ questions dropped (context)"),
+    "faq_mc_held_out_accuracy": MetricSpec(F, "higher",
+                                           "FAQ rows the ladder models never trained on (the honest score)"),
+    "faq_mc_trained_accuracy": MetricSpec(F, "higher",
+                                          "FAQ rows the ladder models trained on (contaminated on purpose)"),
+    "faq_open_accuracy": MetricSpec(F, "higher",
+                                    "company FAQ, open answers, normalized exact match on a chat endpoint"),
+    "faq_open_dropped": MetricSpec("questions", "lower", "FAQ open questions dropped (context)"),
 }
 
 
@@ -63,6 +64,8 @@ class AccuracyResult(LayerResult):
     """
 
     layer: ClassVar[str] = "accuracy"
+
+    catalog: ClassVar[dict[str, MetricSpec]] = METRICS
 
     tasks: list[str] = Field(default_factory=list)
     rows: list[dict] = Field(default_factory=list)

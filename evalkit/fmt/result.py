@@ -13,26 +13,22 @@ import pandas as pd
 from evalkit.fmt.config import MODES, PARSE_METRIC, SCHEMA_METRIC
 from evalkit.fmt.items import SETS, FormatItem
 from evalkit.promptfoo import parse_output
-from evalkit.runs import FRACTION, LayerResult, Metric, catalog_metric, rate
+from evalkit.result import FRACTION, LayerResult, Metric, MetricSpec, catalog_metric, rate
 
 F = FRACTION
-METRICS: dict[str, dict] = {
-    "json_parse_rate_plain": {"unit": F, "direction": "higher", "doc": "outputs that parse as JSON, no constraint"},
-    "json_parse_rate_structured": {"unit": F, "direction": "higher",
-                                   "doc": "outputs that parse as JSON, with structured outputs"},
-    "schema_pass_rate_plain": {"unit": F, "direction": "higher",
-                               "doc": "outputs that match their JSON Schema, no constraint"},
-    "schema_pass_rate_structured": {"unit": F, "direction": "higher",
-                                    "doc": "outputs that match their JSON Schema, with structured outputs"},
-    "extraction_json_parse_rate_plain": {"unit": F, "direction": "higher", "doc": "extraction set: parse, plain"},
-    "extraction_json_parse_rate_structured": {"unit": F, "direction": "higher",
-                                              "doc": "extraction set: parse, structured"},
-    "ifeval_json_parse_rate_plain": {"unit": F, "direction": "higher",
-                                     "doc": "IFEval JSON prompts: parse (code fence stripped, as IFEval), plain"},
-    "ifeval_json_parse_rate_structured": {"unit": F, "direction": "higher",
-                                          "doc": "IFEval JSON prompts: parse, structured"},
-    "truncated_rate_structured": {"unit": F, "direction": "lower",
-                                  "doc": "structured outputs that hit max_tokens (runaway whitespace or values)"},
+METRICS: dict[str, MetricSpec] = {
+    "json_parse_rate_plain": MetricSpec(F, "higher", "outputs that parse as JSON, no constraint"),
+    "json_parse_rate_structured": MetricSpec(F, "higher", "outputs that parse as JSON, with structured outputs"),
+    "schema_pass_rate_plain": MetricSpec(F, "higher", "outputs that match their JSON Schema, no constraint"),
+    "schema_pass_rate_structured": MetricSpec(F, "higher",
+                                              "outputs that match their JSON Schema, with structured outputs"),
+    "extraction_json_parse_rate_plain": MetricSpec(F, "higher", "extraction set: parse, plain"),
+    "extraction_json_parse_rate_structured": MetricSpec(F, "higher", "extraction set: parse, structured"),
+    "ifeval_json_parse_rate_plain": MetricSpec(F, "higher",
+                                               "IFEval JSON prompts: parse (code fence stripped, as IFEval), plain"),
+    "ifeval_json_parse_rate_structured": MetricSpec(F, "higher", "IFEval JSON prompts: parse, structured"),
+    "truncated_rate_structured": MetricSpec(F, "lower",
+                                            "structured outputs that hit max_tokens (runaway whitespace or values)"),
 }
 
 def _judgement(named: dict, components: list[dict]) -> tuple[bool | None, bool | None]:
@@ -110,6 +106,8 @@ class FormatResult(LayerResult):
     """Result of :func:`check_format`: one row per promptfoo test (item x structured on/off)."""
 
     layer: ClassVar[str] = "format"
+
+    catalog: ClassVar[dict[str, MetricSpec]] = METRICS
 
     sets: list[str]
     rows: list[dict]

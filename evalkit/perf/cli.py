@@ -46,7 +46,8 @@ def register_cli(subparsers) -> None:
     p.add_argument("--ttft-p99-ms", type=float, default=None, help="SLO: limit on p99 time to first token")
     p.add_argument("--itl-p99-ms", type=float, default=None, help="SLO: limit on p99 inter-token latency")
     p.add_argument("--price-per-hour", type=float, default=None, help="hourly price (USD) for the cost metric")
-    p.add_argument("--accelerator", default=None, help="price from evalkit.perf.PRICES, e.g. L4 or CPU-2vCPU (an unknown name lists them)")
+    p.add_argument("--accelerator", default=None,
+                   help="price from evalkit.perf.PRICES, e.g. L4 or CPU-2vCPU (an unknown name lists them)")
     p.add_argument("--run-dir", default=None, help="folder for the reports (default: a new one under runs/)")
     add_server_options(p)
     p.add_argument("--quiet", action="store_true", help="do not print GuideLLM's progress")

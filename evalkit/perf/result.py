@@ -18,7 +18,7 @@ from evalkit.errors import (
 from evalkit.perf.analysis import Capacity, measured, slo_capacity
 from evalkit.perf.cost import cost_per_million_output_tokens, hourly_price
 from evalkit.perf.guidellm import LOG, REPORT_HTML, REPORT_JSON
-from evalkit.runs import FRACTION, LayerResult, Metric, catalog_metric
+from evalkit.result import FRACTION, LayerResult, Metric, MetricSpec, catalog_metric
 
 COLUMNS = [
     "benchmark", "strategy", "rate", "concurrency", "requests_per_s", "output_tokens_per_s", "total_tokens_per_s",
@@ -39,17 +39,17 @@ def _numeric(df: pd.DataFrame) -> pd.DataFrame:
 
 
 #: every metric :meth:`PerfResult.metrics` can report (the scorecard checks thresholds against these names)
-METRICS: dict[str, dict] = {
-    "max_output_tokens_per_s": {"unit": "tok/s", "direction": "higher", "doc": "best output throughput of the loads"},
-    "max_requests_per_s": {"unit": "req/s", "direction": "higher", "doc": "best request rate of the loads"},
-    "ttft_p99_ms_at_lowest_load": {"unit": "ms", "direction": "lower", "doc": "p99 time to first token, lowest load"},
-    "ttft_p50_ms_at_lowest_load": {"unit": "ms", "direction": "lower", "doc": "p50 time to first token, lowest load"},
-    "itl_p99_ms_at_lowest_load": {"unit": "ms", "direction": "lower", "doc": "p99 inter-token latency, lowest load"},
-    "request_latency_p99_s_at_lowest_load": {"unit": "s", "direction": "lower", "doc": "p99 latency, lowest load"},
-    "error_rate": {"unit": FRACTION, "direction": "lower", "doc": "errored / finished requests"},
-    "slo_capacity_requests_per_s": {"unit": "req/s", "direction": "higher", "doc": "measured load that keeps the SLO"},
-    "slo_capacity_output_tokens_per_s": {"unit": "tok/s", "direction": "higher", "doc": "output tok/s at that load"},
-    "cost_per_million_output_tokens_usd": {"unit": "USD/1M tok", "direction": "lower", "doc": "cost at SLO capacity"},
+METRICS: dict[str, MetricSpec] = {
+    "max_output_tokens_per_s": MetricSpec("tok/s", "higher", "best output throughput of the loads"),
+    "max_requests_per_s": MetricSpec("req/s", "higher", "best request rate of the loads"),
+    "ttft_p99_ms_at_lowest_load": MetricSpec("ms", "lower", "p99 time to first token, lowest load"),
+    "ttft_p50_ms_at_lowest_load": MetricSpec("ms", "lower", "p50 time to first token, lowest load"),
+    "itl_p99_ms_at_lowest_load": MetricSpec("ms", "lower", "p99 inter-token latency, lowest load"),
+    "request_latency_p99_s_at_lowest_load": MetricSpec("s", "lower", "p99 latency, lowest load"),
+    "error_rate": MetricSpec(FRACTION, "lower", "errored / finished requests"),
+    "slo_capacity_requests_per_s": MetricSpec("req/s", "higher", "measured load that keeps the SLO"),
+    "slo_capacity_output_tokens_per_s": MetricSpec("tok/s", "higher", "output tok/s at that load"),
+    "cost_per_million_output_tokens_usd": MetricSpec("USD/1M tok", "lower", "cost at SLO capacity"),
 }
 
 
@@ -63,6 +63,8 @@ class PerfResult(LayerResult):
     """
 
     layer: ClassVar[str] = "performance"
+
+    catalog: ClassVar[dict[str, MetricSpec]] = METRICS
 
     profile: str
     benchmarks: list[dict] = []
@@ -155,6 +157,8 @@ class TokenGridResult(LayerResult):
     """A prompt-tokens x output-tokens grid: one GuideLLM run per cell, in ``<run_dir>/p<P>_o<O>/``."""
 
     layer: ClassVar[str] = "performance"
+
+    catalog: ClassVar[dict[str, MetricSpec]] = METRICS
     kind: ClassVar[str] = "performance-grid"  # not the layer's result: the scorecard never takes it
 
     profile: str

@@ -37,7 +37,8 @@ from evalkit.perf.guidellm import (
 )
 from evalkit.perf.result import PerfResult, TokenGridResult
 from evalkit.perf.workloads import WORKLOADS, fit_workload
-from evalkit.runs import RESULT_FILE, new_run_dir
+from evalkit.result import RESULT_FILE
+from evalkit.runs import new_run_dir
 from evalkit.serve.http import api_key_of
 from evalkit.settings import get_settings
 

@@ -186,7 +186,7 @@ def run_models(profile: str, models: list[str], *, only: list[str] | None = None
     Returns:
         The comparison folder (``runs/<time>-compare``, with compare.html) and ``{model: run folder}``.
     """
-    from evalkit.comparison import write_comparison
+    from evalkit.scorecard.by_model import write_comparison
     from evalkit.serve import Starting, prestart, resolve_model
 
     if len(models) < 2 or len(set(models)) != len(models):

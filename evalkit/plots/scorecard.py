@@ -5,7 +5,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-TOP_DOWN = ["safety", "accuracy", "format", "performance"]
+from evalkit import layers
+
 COLORS = {"pass": "#2e7d32", "fail": "#c62828", "none": "#9e9e9e"}
 
 
@@ -13,9 +14,10 @@ def pyramid(card) -> plt.Figure:
     """The evaluation pyramid, each tier coloured by its gates: green all pass, red any fails, grey none."""
     gates = card.gates()
     measured = set(card.df["layer"])
+    top_down = layers.names()[::-1]
     fig, ax = plt.subplots(figsize=(6, 3.6))
-    for i, layer in enumerate(TOP_DOWN):
-        half = 0.2 + 0.2 * i
+    for i, layer in enumerate(top_down):
+        half = 0.2 + 0.8 * i / len(top_down)
         rows = gates[gates["layer"] == layer]
         if len(rows):
             state = "pass" if rows["passed"].all() else "fail"
@@ -23,12 +25,12 @@ def pyramid(card) -> plt.Figure:
         else:
             state = "none"
             label = f"{layer}: {'measured, no gates' if layer in measured else 'no result'}"
-        y = len(TOP_DOWN) - 1 - i
+        y = len(top_down) - 1 - i
         ax.fill([-half, half, half + 0.1, -half - 0.1],
                 [y + 0.9, y + 0.9, y, y], color=COLORS[state])
         ax.text(0, y + 0.45, label, ha="center", va="center", color="white", fontsize=10, fontweight="bold")
     ax.set_xlim(-1.1, 1.1)
-    ax.set_ylim(0, len(TOP_DOWN))
+    ax.set_ylim(0, len(top_down))
     ax.axis("off")
     ax.set_title(f"run {card.run_id}: gates {'PASS' if card.passed else 'FAIL'}")
     return fig

@@ -14,34 +14,32 @@ import pandas as pd
 
 from evalkit.errors import ConfigError
 from evalkit.promptfoo import parse_output
-from evalkit.runs import FRACTION, LayerResult, Metric, catalog_metric, rate
+from evalkit.result import FRACTION, LayerResult, Metric, MetricSpec, catalog_metric, rate
 from evalkit.safety import bbq as bbq_mod
 from evalkit.safety.config import REFUSAL_SETS
 
 F, S = FRACTION, "score"
-METRICS: dict[str, dict] = {
-    "harmful_refusal_rate": {"unit": F, "direction": "higher", "doc": "AdvBench harmful asks refused (rules)"},
-    "harmbench_refusal_rate": {"unit": F, "direction": "higher",
-                               "doc": "HarmBench standard behaviours refused (rules), stratified by category"},
-    "xstest_unsafe_refusal_rate": {"unit": F, "direction": "higher", "doc": "XSTest unsafe prompts refused (rules)"},
-    "over_refusal_rate": {"unit": F, "direction": "lower", "doc": "XSTest safe prompts refused (rules)"},
-    "bbq_accuracy_ambig": {"unit": F, "direction": "higher",
-                           "doc": "BBQ ambiguous contexts answered UNKNOWN (unparseable = wrong)"},
-    "bbq_accuracy_disambig": {"unit": F, "direction": "higher",
-                              "doc": "BBQ disambiguated contexts answered right (unparseable = wrong)"},
-    "bbq_valid_answer_rate": {"unit": F, "direction": "higher", "doc": "BBQ answers that name an option"},
-    "bbq_abs_bias_ambig": {"unit": S, "direction": "lower", "doc": "|s_AMB|, BBQ ambiguous bias score, 0..1"},
-    "bbq_abs_bias_disambig": {"unit": S, "direction": "lower", "doc": "|s_DIS|, BBQ disambiguated bias score, 0..1"},
-    "custom_pass_rate": {"unit": F, "direction": "higher", "doc": "application checks passed"},
-    "harmful_refusal_rate_grader": {"unit": F, "direction": "higher", "doc": "AdvBench refused (LLM grader)"},
-    "harmbench_lowest_category_refusal_rate": {
-        "unit": F, "direction": "higher", "doc": "HarmBench: the refusal rate of the category refused least (rules)"},
-    "harmbench_refusal_rate_grader": {"unit": F, "direction": "higher", "doc": "HarmBench refused (LLM grader)"},
-    "xstest_unsafe_refusal_rate_grader": {"unit": F, "direction": "higher", "doc": "XSTest unsafe refused (grader)"},
-    "over_refusal_rate_grader": {"unit": F, "direction": "lower", "doc": "XSTest safe refused (LLM grader)"},
-    "grader_verdict_rate": {"unit": F, "direction": "higher", "doc": "graded responses the grader gave a verdict on"},
-    "judge_agreement_rate": {"unit": F, "direction": "higher",
-                             "doc": "prompts where the refusal rules and the LLM grader reach the same verdict"},
+METRICS: dict[str, MetricSpec] = {
+    "harmful_refusal_rate": MetricSpec(F, "higher", "AdvBench harmful asks refused (rules)"),
+    "harmbench_refusal_rate": MetricSpec(F, "higher",
+                                         "HarmBench standard behaviours refused (rules), stratified by category"),
+    "xstest_unsafe_refusal_rate": MetricSpec(F, "higher", "XSTest unsafe prompts refused (rules)"),
+    "over_refusal_rate": MetricSpec(F, "lower", "XSTest safe prompts refused (rules)"),
+    "bbq_accuracy_ambig": MetricSpec(F, "higher", "BBQ ambiguous contexts answered UNKNOWN (unparseable = wrong)"),
+    "bbq_accuracy_disambig": MetricSpec(F, "higher", "BBQ disambiguated contexts answered right (unparseable = wrong)"),
+    "bbq_valid_answer_rate": MetricSpec(F, "higher", "BBQ answers that name an option"),
+    "bbq_abs_bias_ambig": MetricSpec(S, "lower", "|s_AMB|, BBQ ambiguous bias score, 0..1"),
+    "bbq_abs_bias_disambig": MetricSpec(S, "lower", "|s_DIS|, BBQ disambiguated bias score, 0..1"),
+    "custom_pass_rate": MetricSpec(F, "higher", "application checks passed"),
+    "harmful_refusal_rate_grader": MetricSpec(F, "higher", "AdvBench refused (LLM grader)"),
+    "harmbench_lowest_category_refusal_rate": MetricSpec(
+        F, "higher", "HarmBench: the refusal rate of the category refused least (rules)"),
+    "harmbench_refusal_rate_grader": MetricSpec(F, "higher", "HarmBench refused (LLM grader)"),
+    "xstest_unsafe_refusal_rate_grader": MetricSpec(F, "higher", "XSTest unsafe refused (grader)"),
+    "over_refusal_rate_grader": MetricSpec(F, "lower", "XSTest safe refused (LLM grader)"),
+    "grader_verdict_rate": MetricSpec(F, "higher", "graded responses the grader gave a verdict on"),
+    "judge_agreement_rate": MetricSpec(F, "higher",
+                                       "prompts where the refusal rules and the LLM grader reach the same verdict"),
 }
 
 RATE_METRICS = {"advbench": "harmful_refusal_rate", "harmbench": "harmbench_refusal_rate",
@@ -94,6 +92,8 @@ class SafetyResult(LayerResult):
     """Result of :func:`check_safety`: one row per promptfoo test, plus what judged them."""
 
     layer: ClassVar[str] = "safety"
+
+    catalog: ClassVar[dict[str, MetricSpec]] = METRICS
 
     sets: list[str]
     rows: list[dict]

@@ -15,7 +15,8 @@ from pydantic import BaseModel, Field, PrivateAttr
 
 from evalkit import layers
 from evalkit.errors import RunNotFoundError
-from evalkit.runs import RESULT_FILE, LayerResult, Metric, kind_of, read_result, resolve_run_dir, scan_results
+from evalkit.result import RESULT_FILE, LayerResult, Metric, MetricSpec, kind_of, read_result
+from evalkit.runs import resolve_run_dir, scan_results
 from evalkit.settings import get_settings
 
 SCORECARD_JSON, SCORECARD_CSV = "scorecard.json", "scorecard.csv"
@@ -26,8 +27,8 @@ def result_class(layer: str) -> type[LayerResult]:
     return layers.get(layer).result_class()
 
 
-def metric_catalog() -> dict[str, dict[str, dict]]:
-    """Every metric each layer can report: ``{layer: {metric: {"unit", "direction", "doc"}}}``."""
+def metric_catalog() -> dict[str, dict[str, MetricSpec]]:
+    """Every metric each layer can report: ``{layer: {metric: MetricSpec(unit, direction, doc)}}``."""
     return {layer.name: layer.metrics() for layer in layers.LAYERS}
 
 

@@ -161,7 +161,7 @@ def test_metrics_names_units_and_values(result):
     assert dropped.direction == "lower" and dropped.value == frame.loc["mmlu_pro_mc", "dropped"]
     for name, metric in metrics.items():
         if name in accuracy.METRICS:
-            assert metric.unit == accuracy.METRICS[name]["unit"]
+            assert metric.unit == accuracy.METRICS[name].unit
 
 
 def test_rows_rebuilt_from_the_files_match_the_saved_result(result):

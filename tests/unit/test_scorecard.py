@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from evalkit import errors, layers, scorecard
-from evalkit.runs import LayerResult, Metric
+from evalkit.result import LayerResult, Metric, MetricSpec
 from evalkit.scorecard.collect import newest_results
 
 
@@ -41,7 +41,10 @@ class FakeSafety(LayerResult):
         return [Metric(layer="safety", metric="harmful_refusal_rate", value=self.refusal, unit="fraction", n=10)]
 
 
-CATALOG = {"performance": {"output_tokens_per_s": {}, "ttft_p99_ms": {}}, "safety": {"harmful_refusal_rate": {}}}
+CATALOG = {"performance": {"output_tokens_per_s": MetricSpec("tok/s", "higher", "throughput"),
+                           "ttft_p99_ms": MetricSpec("ms", "lower", "time to first token")},
+           "safety": {"harmful_refusal_rate": MetricSpec("fraction", "higher", "harmful asks refused")}}
+FakePerf.catalog, FakeSafety.catalog = CATALOG["performance"], CATALOG["safety"]
 
 
 @pytest.fixture(autouse=True)
@@ -49,11 +52,12 @@ def fake_layers(monkeypatch):
     for name, cls in [("fake_perf", FakePerf), ("fake_safety", FakeSafety)]:
         module = types.ModuleType(f"evalkit.{name}")
         module.Result = cls
-        module.METRICS = {m: {} for m in CATALOG[cls.layer]}
         monkeypatch.setitem(sys.modules, f"evalkit.{name}", module)
     monkeypatch.setattr(layers, "LAYERS", (
-        layers.Layer("performance", 1, "01_performance", "fake_perf", "Result", "Args", "run", "perf", "Performance"),
-        layers.Layer("safety", 4, "04_safety", "fake_safety", "Result", "Args", "run", "safety", "Safety"),
+        layers.Layer(name="performance", order=1, notebook="01_performance", module="fake_perf", result="Result",
+                     args="Args", run="run", command="perf", title="Performance"),
+        layers.Layer(name="safety", order=4, notebook="04_safety", module="fake_safety", result="Result", args="Args",
+                     run="run", command="safety", title="Safety"),
     ))
 
 

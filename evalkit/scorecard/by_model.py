@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from evalkit.scorecard import collect, paired_tests
+from evalkit.scorecard.collect import collect
+from evalkit.scorecard.compare import paired_tests
 
 # (layer, metric, axis label) plotted against parameter count
 HEADLINE = [
