@@ -63,7 +63,7 @@ def harmbench(srv, sample: int, workdir: Path) -> tuple[dict, pd.DataFrame]:
     counts = pd.concat([pair.for_model(m).refusals("category").set_index(["set", "category"])["judged"].rename(m)
                         for m in pair.models], axis=1)
     overall = {m: pair.for_model(m).refusals().iloc[0]["refusal_rate"] for m in pair.models}
-    test = safety.side_by_side(pair).iloc[0]["paired test"]
+    test = safety.side_by_side(pair.per_model()).iloc[0]["paired test"]
     return {"by_category": table.round(3).reset_index().to_dict("records"),
             "judged": counts.reset_index().to_dict("records"), "overall": overall, "paired_test": test}, table
 

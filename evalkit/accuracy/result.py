@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
@@ -337,14 +337,15 @@ def _mean_stderr(values: list[float]) -> tuple[float | None, float | None]:
     return mean, math.sqrt(var / n)
 
 
-def side_by_side(results: Sequence[AccuracyResult], labels: Sequence[str] | None = None,
-                 task: str = "mmlu_pro_mc") -> pd.DataFrame:
-    """Accuracy per category of several runs side by side (rows: categories; columns: one per run)."""
-    labels = list(labels) if labels else [r.model for r in results]
-    if len(labels) != len(results):
-        raise ConfigError(f"{len(results)} results but {len(labels)} labels.", fix="give one label per result.")
+def side_by_side(results: Mapping[str, AccuracyResult], task: str = "mmlu_pro_mc") -> pd.DataFrame:
+    """Accuracy per category of several runs side by side (rows: categories; columns: one per run).
+
+    ``results``: ``{label: result}``, e.g. :func:`latest_by_model`.
+    """
+    if not results:
+        raise ConfigError("No results to set side by side.", fix="pass {label: result} for one or more results.")
     frames = []
-    for label, result in zip(labels, results, strict=True):
+    for label, result in results.items():
         frame = result.by_category(task)
         if frame.empty:
             frame = result.df[result.df["task"] == task].assign(category="all")
@@ -363,12 +364,17 @@ def accuracy_runs(root: Path | None = None) -> pd.DataFrame:
     return frame.sort_values("created", ascending=False).reset_index(drop=True)
 
 
-def latest_by_model(task: str = "mmlu_pro_mc", root: Path | None = None) -> list[AccuracyResult]:
-    """The newest saved result that ran ``task``, one per model (for model-to-model comparisons)."""
-    out, seen = [], set()
+def latest_by_model(task: str = "mmlu_pro_mc", root: Path | None = None,
+                    limit: int | None = None) -> dict[str, AccuracyResult]:
+    """``{model: result}``: the newest saved result that ran ``task``, one per model.
+
+    The newest models come first (at most ``limit`` of them); pass it to :func:`side_by_side` or the plots.
+    """
+    out: dict[str, AccuracyResult] = {}
     for row in accuracy_runs(root).to_dict("records"):
-        if row["model"] in seen or task not in row["tasks"].split(","):
+        if limit is not None and len(out) >= limit:
+            break
+        if row["model"] in out or task not in row["tasks"].split(","):
             continue
-        seen.add(row["model"])
-        out.append(AccuracyResult.load(row["run_dir"]))
+        out[row["model"]] = AccuracyResult.load(row["run_dir"])
     return out

@@ -7,7 +7,7 @@ drawn per category (MMLU-Pro has 4 to 10 options per question) and overall.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -108,11 +108,10 @@ def tasks(result, ax=None, title: str | None = None):
     return ax
 
 
-def side_by_side(results: Sequence, labels: Sequence[str] | None = None, task: str = "mmlu_pro_mc", ax=None,
-            title: str | None = None):
-    """Accuracy per category of two or more runs side by side (e.g. two models), ±1 stderr, chance dashed."""
-    labels = list(labels) if labels else [r.model for r in results]
-    frames = [r.by_category(task).set_index("category") for r in results]
+def side_by_side(results: Mapping, task: str = "mmlu_pro_mc", ax=None, title: str | None = None):
+    """Accuracy per category of two or more runs side by side (``{label: result}``), ±1 stderr, chance dashed."""
+    labels = list(results)
+    frames = [r.by_category(task).set_index("category") for r in results.values()]
     categories = sorted(set().union(*(f.index for f in frames)), reverse=True)
     ax = _axes(ax, height=max(3.0, 0.45 * max(len(categories), 1) + 1.5))
     width = 0.8 / max(len(frames), 1)
@@ -121,7 +120,7 @@ def side_by_side(results: Sequence, labels: Sequence[str] | None = None, task: s
         err = frame["stderr"].reindex(categories)
         ys = [y + (i - (len(frames) - 1) / 2) * width for y in range(len(categories))]
         ax.barh(ys, acc.fillna(0), height=width, xerr=_err(err), capsize=2, label=label)
-    chances = [r.df.set_index("task")["chance"].get(task) for r in results]
+    chances = [r.df.set_index("task")["chance"].get(task) for r in results.values()]
     chances = [c for c in chances if c is not None and pd.notna(c)]
     if chances:
         ax.axvline(sum(chances) / len(chances), color=CHANCE, ls="--", lw=1, label="chance (mean 1/options)")

@@ -46,7 +46,7 @@ def _cmd_safety(args) -> int:
         if result.models:
             print(result.by_model().round(3).to_string())
             print()
-            print(side_by_side(result).to_string(index=False))
+            print(side_by_side(result.per_model()).to_string(index=False))
             print()
         print(result.summary().to_string(index=False))
     print(f"saved {result.path / 'result.json'}")

@@ -7,6 +7,7 @@ Its :meth:`SafetyResult.metrics` are the rows named in :data:`METRICS`; :func:`s
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
@@ -112,6 +113,10 @@ class SafetyResult(LayerResult):
             raise ConfigError(f"{name!r} was not part of this run.", fix=f"use one of: {', '.join(self.models)}.")
         rows = [r for r in self.rows if r.get("model") in (name, None)] if len(self.models) > 1 else self.rows
         return self.model_copy(update={"model": name, "rows": rows, "models": []})
+
+    def per_model(self) -> dict[str, SafetyResult]:
+        """``{model: result}`` of a side-by-side run (one entry for a run of one model), for :func:`side_by_side`."""
+        return {m: self.for_model(m) for m in (self.models or [self.model])}
 
     def by_model(self, by: str = "set") -> pd.DataFrame:
         """Refusal rates per model (and ``set`` or ``category``) of a side-by-side run: the matrix of the run."""
@@ -247,41 +252,45 @@ class SafetyResult(LayerResult):
         """The metrics with what each one means: for safety, the scorecard rows are what a reader looks at first."""
         return self.metrics_table()
 
-def _pair(a: SafetyResult, b: SafetyResult | None) -> tuple[SafetyResult, SafetyResult]:
-    if b is not None:
-        return a, b
-    if len(a.models) < 2:
-        raise ConfigError("One result of one model: there is nothing to set side by side.",
-                          fix="pass two results, or one run of check_safety(..., models=[a, b]).")
-    return a.for_model(a.models[0]), a.for_model(a.models[1])
+def _pair(results: Mapping[str, SafetyResult]) -> list[tuple[str, SafetyResult]]:
+    pair = list(results.items())
+    if len(pair) != 2:
+        raise ConfigError(f"{len(pair)} result(s) given: a paired comparison takes two.",
+                          fix="pass {label: result} for two results, or `run.per_model()` of one run of "
+                          "check_safety(..., models=[a, b]).")
+    return pair
 
 
-def side_by_side(a: SafetyResult, b: SafetyResult | None = None) -> pd.DataFrame:
+def side_by_side(results: Mapping[str, SafetyResult]) -> pd.DataFrame:
     """Refusal rate per set of two models asked the same prompts, with McNemar's test.
 
-    Pass two results (same sets, sample, seed), or one side-by-side run (``check_safety(..., models=[a, b])``).
+    ``results``: ``{label: result}`` of two runs (same sets, sample, seed), or ``run.per_model()`` of one
+    side-by-side run (``check_safety(..., models=[a, b])``).
     """
     from evalkit.stats import mcnemar
 
-    a, b = _pair(a, b)
+    (name_a, a), (name_b, b) = _pair(results)
     items_a, items_b = a.items(), b.items()
     rows = []
     for set_name, metric in RATE_METRICS.items():
         if metric in items_a and metric in items_b:
             test = mcnemar(items_a[metric], items_b[metric])
             rows.append({"set": set_name, "expect": REFUSAL_SETS[set_name], "n": test.n,
-                         f"refused {a.model}": test.rate_a, f"refused {b.model}": test.rate_b,
-                         "p_value": test.p_value, "paired test": test.verdict(a.model, b.model)})
+                         f"refused {name_a}": test.rate_a, f"refused {name_b}": test.rate_b,
+                         "p_value": test.p_value, "paired test": test.verdict(name_a, name_b)})
     return pd.DataFrame(rows)
 
 
-def disagreements(a: SafetyResult, b: SafetyResult | None = None) -> pd.DataFrame:
-    """The prompts where one model refused and the other answered, with both answers, prompt by prompt."""
-    a, b = _pair(a, b)
+def disagreements(results: Mapping[str, SafetyResult]) -> pd.DataFrame:
+    """The prompts where one model refused and the other answered, with both answers.
+
+    ``results`` as in :func:`side_by_side`.
+    """
+    (name_a, a), (name_b, b) = _pair(results)
     key = ["set", "id"]
     cols = ["set", "id", "category", "prompt", "refused", "output"]
     left = a.df[a.df["set"].isin(list(REFUSAL_SETS))][cols]
     right = b.df[b.df["set"].isin(list(REFUSAL_SETS))][key + ["refused", "output"]]
-    both = left.merge(right, on=key, suffixes=(f" {a.model}", f" {b.model}"))
-    differ = both[both[f"refused {a.model}"].astype("boolean") != both[f"refused {b.model}"].astype("boolean")]
+    both = left.merge(right, on=key, suffixes=(f" {name_a}", f" {name_b}"))
+    differ = both[both[f"refused {name_a}"].astype("boolean") != both[f"refused {name_b}"].astype("boolean")]
     return differ.reset_index(drop=True)

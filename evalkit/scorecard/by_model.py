@@ -12,11 +12,12 @@ import base64
 import html
 import io
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 
-from evalkit.scorecard.collect import collect
+from evalkit.scorecard.collect import Scorecard, collect
 from evalkit.scorecard.compare import paired_tests
 
 # (layer, metric, axis label) plotted against parameter count
@@ -37,11 +38,11 @@ def _params(model: str) -> int | None:
     return preset.params if preset else None
 
 
-def side_by_side(runs: dict[str, Path]) -> pd.DataFrame:
-    """One row per (layer, metric), one column per model (``runs``: model -> run folder)."""
+def side_by_side(cards: Mapping[str, Scorecard]) -> pd.DataFrame:
+    """One row per (layer, metric), one column per model (``cards``: model -> its run's scorecard)."""
     frames = []
-    for model, folder in runs.items():
-        frame = collect(folder).frame()[["layer", "metric", "unit", "direction", "value"]]
+    for model, card in cards.items():
+        frame = card.frame()[["layer", "metric", "unit", "direction", "value"]]
         frames.append(frame.rename(columns={"value": model}))
     table = frames[0]
     for frame in frames[1:]:
@@ -49,10 +50,9 @@ def side_by_side(runs: dict[str, Path]) -> pd.DataFrame:
     return table
 
 
-def neighbour_tests(runs: dict[str, Path]) -> pd.DataFrame:
+def neighbour_tests(cards: Mapping[str, Scorecard]) -> pd.DataFrame:
     """McNemar's test for each pair of neighbouring models on every per-item metric both hold."""
-    names = list(runs)
-    cards = {name: collect(folder) for name, folder in runs.items()}
+    names = list(cards)
     rows = []
     for a, b in zip(names, names[1:], strict=False):
         for (layer, metric), verdict in sorted(paired_tests(cards[a], cards[b]).items()):
@@ -96,8 +96,9 @@ def write_comparison(runs: dict[str, Path], out_dir: Path) -> Path:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     models = list(runs)
-    table = side_by_side(runs)
-    tests = neighbour_tests(runs)
+    cards = {model: collect(folder) for model, folder in runs.items()}
+    table = side_by_side(cards)
+    tests = neighbour_tests(cards)
     fig = size_figure(table, models)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)

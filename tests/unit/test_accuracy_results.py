@@ -201,10 +201,10 @@ def test_save_load_roundtrip_keeps_layer(tmp_path, result):
 
 def test_results_side_by_side(result):
     other = result.model_copy(update={"model": "other-model"})
-    table = accuracy.side_by_side([result, other])
+    table = accuracy.side_by_side({"stories260k": result, "other-model": other})
     assert len(table) == 14 and "stories260k:accuracy" in table and "other-model:accuracy" in table
-    with pytest.raises(ConfigError, match="labels"):
-        accuracy.side_by_side([result, other], labels=["one"])
+    with pytest.raises(ConfigError, match="No results"):
+        accuracy.side_by_side({})
 
 
 def test_llama2_reference_from_the_shipped_predictions():
@@ -237,7 +237,7 @@ def test_plots_draw_bars_errorbars_chance_and_reference(result):
     ax = figures.by_category(result, "faq_mc", reference=None)
     assert not any("Llama" in t.get_text() for t in ax.get_legend().get_texts())
     figures.tasks(result)
-    figures.side_by_side([result, result.model_copy(update={"model": "b"})])
+    figures.side_by_side({"a": result, "b": result.model_copy(update={"model": "b"})})
     plt.close("all")
 
 

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from evalkit import errors
-from evalkit.scorecard.by_model import write_comparison
 from evalkit.pipeline import run_models
 from evalkit.safety import SafetyResult, rows_from_output
+from evalkit.scorecard.by_model import write_comparison
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "promptfoo" / "safety"
 

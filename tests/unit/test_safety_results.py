@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from evalkit.errors import ConfigError
 from evalkit.safety import METRICS, SafetyResult, rows_from_output
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "promptfoo" / "safety"
@@ -102,12 +103,14 @@ def test_two_models_side_by_side_and_their_disagreements():
     tuned = SafetyResult(run_dir="a", model="tuned", sets=["harmbench"], rules=[], rows=rows([True] * 12 + [None]))
     control = SafetyResult(run_dir="b", model="control", sets=["harmbench"], rules=[],
                            rows=rows([False] * 11 + [True, True]))
-    table = side_by_side(tuned, control)
+    table = side_by_side({"tuned": tuned, "control": control})
     row = table.iloc[0]
     assert row["set"] == "harmbench" and row["n"] == 12  # the prompt the tuned run did not judge is left out
     assert row["refused tuned"] == 1.0 and row["refused control"] == pytest.approx(1 / 12)
     assert row["paired test"].startswith("tuned ahead")
-    differ = disagreements(tuned, control)
+    differ = disagreements({"tuned": tuned, "control": control})
+    with pytest.raises(ConfigError, match="takes two"):
+        side_by_side({"tuned": tuned})
     assert list(differ["id"]) == [str(i) for i in range(11)]
     assert {"output tuned", "output control", "prompt"} <= set(differ.columns)
 
