@@ -211,7 +211,7 @@ class AccuracyResult(LayerResult):
                          "verdict": verdict})
         return pd.DataFrame(rows)
 
-    def mistakes(self, task: str | None = None) -> pd.DataFrame:
+    def failures(self, task: str | None = None) -> pd.DataFrame:
         """The samples the model got wrong."""
         frame = self.samples(task)
         return frame[~frame["correct"].astype(bool)].reset_index(drop=True)
@@ -302,7 +302,7 @@ class AccuracyResult(LayerResult):
 
 def _faq_halves(samples: pd.DataFrame) -> dict[str, dict[str, bool | None]]:
     """FAQ verdicts by row id, split into the half the ladder trained on and the half it never saw."""
-    from evalkit.ladder.corpus import faq_split
+    from evalkit.ladder.corpus.reading import faq_split
 
     trained = {r["id"] for r in faq_split()[0]}
     halves: dict[str, dict[str, bool | None]] = {"trained": {}, "held_out": {}}

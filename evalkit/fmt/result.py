@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
@@ -189,7 +190,7 @@ class FormatResult(LayerResult):
         return df[bad][["set", "item", "structured", "output", "reason", "completion_tokens", "error"]]
 
 
-def side_by_side(results: dict[str, FormatResult], by=("set", "structured")) -> pd.DataFrame:
+def side_by_side(results: Mapping[str, FormatResult], by=("set", "structured")) -> pd.DataFrame:
     """Summaries of several results side by side (e.g. per concurrency level or per model), keyed by label."""
     frames = []
     for label, result in results.items():

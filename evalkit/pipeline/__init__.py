@@ -11,6 +11,5 @@ from evalkit.lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "profiles": ("NOTEBOOKS", "load_profiles", "profile_parameters"),
-    "kernel": ("execute_notebook", "kernel_config"),
-    "job": ("RunState", "exit_code", "finish", "run", "run_models"),
+    "kernel": ("kernel_config",),
 })

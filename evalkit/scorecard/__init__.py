@@ -11,6 +11,6 @@ from evalkit.lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "collect": ("COLUMNS", "Scorecard", "collect", "load_layer_result", "result_class", "with_result"),
-    "compare": ("compare", "paired_tests"),
+    "compare": ("compare",),
     "gates": ("apply_thresholds", "gate", "junit_xml", "load_thresholds", "markdown_summary"),
 })

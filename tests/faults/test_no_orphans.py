@@ -149,7 +149,7 @@ def test_kernel_interrupt_and_restart_while_a_panel_runs(faults, figures, tmp_pa
 
 
 def test_papermill_failing_mid_notebook_leaves_nothing(faults, figures, tmp_path, monkeypatch):
-    from evalkit.pipeline import execute_notebook
+    from evalkit.pipeline.kernel import execute_notebook
 
     monkeypatch.setenv("EVALKIT_RUNS_DIR", str(tmp_path / "runs"))  # the kernel's settings
     monkeypatch.setenv("EVALKIT_PORT", "8795")

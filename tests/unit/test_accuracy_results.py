@@ -142,7 +142,7 @@ def test_samples_show_question_gold_pick_and_the_tools_verdict(result):
     assert mmlu["gold"].str.match(r"^[A-J]\. ").all()  # "B. longitudinal section of a shoot tip"
     open_answers = result.samples("faq_open")
     assert open_answers["response"].notna().all() and open_answers["gold"].notna().all()
-    assert len(result.mistakes("faq_mc")) == (~frame["correct"]).sum()
+    assert len(result.failures("faq_mc")) == (~frame["correct"]).sum()
     with pytest.raises(ConfigError, match="no task 'nope'"):
         result.samples("nope")
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from evalkit import errors
-from evalkit.pipeline import run_models
+from evalkit.pipeline.job import run_models
 from evalkit.safety import SafetyResult, rows_from_output
 from evalkit.scorecard.by_model import write_comparison
 
