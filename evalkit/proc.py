@@ -261,12 +261,7 @@ def run(
     stopped_because = None
     last_watch = start
     try:
-        while True:
-            try:
-                proc.wait(min(1.0, heartbeat_s) if heartbeat else 1.0)
-                break
-            except subprocess.TimeoutExpired:
-                pass
+        while not _ended(proc, reader, min(1.0, heartbeat_s) if heartbeat else 1.0):
             now = time.monotonic()
             if heartbeat is not None and now - shown[0] >= heartbeat_s:
                 shown[0] = now
@@ -302,6 +297,23 @@ def run(
         log_path=log_path,
         stopped_because=stopped_because,
     )
+
+
+def _ended(proc: subprocess.Popen, reader: threading.Thread, seconds: float) -> bool:
+    """Whether the tool has ended, waiting up to ``seconds``.
+
+    While the tool's output is open this waits on the thread that reads it, which wakes the moment the output
+    closes (at exit), where ``Popen.wait`` would poll; a closed output is followed by the exit itself.
+    """
+    if reader.is_alive():
+        reader.join(seconds)
+        if reader.is_alive():
+            return proc.poll() is not None
+    try:
+        proc.wait(seconds)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
 
 
 class Lines:

@@ -194,6 +194,7 @@ def run_promptfoo(
     settings: Settings | None = None,
     extra_args: list[str] | None = None,
     allow_hosts: list[str] | None = None,
+    config: dict | None = None,
 ) -> PromptfooRun:
     """Run ``promptfoo eval`` on ``config_path``; its JSON and HTML output, logs and database stay in ``run_dir``.
 
@@ -209,6 +210,8 @@ def run_promptfoo(
         extra_args: more ``promptfoo eval`` arguments.
         allow_hosts: hosts promptfoo may reach besides this machine and the server (e.g. a grader's host);
             only matters when settings.offline is on.
+        config: the config's contents, when the caller has just written them with :func:`write_config` (the
+            file is then not read again).
 
     Raises:
         ToolMissingError: Node or promptfoo missing.
@@ -219,7 +222,7 @@ def run_promptfoo(
     settings = settings or get_settings()
     config_path = Path(config_path).resolve()
     run_dir = Path(run_dir).resolve()
-    config = check_config_file(config_path)
+    config = config if config is not None else check_config_file(config_path)
     command = promptfoo_command(settings)
     run_dir.mkdir(parents=True, exist_ok=True)
     output = run_dir / "out.json"
@@ -309,6 +312,7 @@ def parse_output(path: Path) -> pd.DataFrame:
     named_scores (scores of assertions that carry a ``metric`` name).
     """
     import pandas as pd
+
     data = json.loads(Path(path).read_text())
     results = data.get("results", {})
     rows = []
@@ -361,6 +365,7 @@ def _text(output) -> str:
 def read_net_audit(path: Path | None) -> pd.DataFrame:
     """The records of the network audit hook: kind (connect/dns), host, port, pid."""
     import pandas as pd
+
     columns = ["kind", "host", "port", "pid"]
     if path is None or not Path(path).exists():
         return pd.DataFrame(columns=columns)

@@ -40,6 +40,14 @@ class MetricSpec:
     doc: str
 
 
+@dataclass(frozen=True)
+class ToolRun:
+    """One tool command a result ran (its argument list, secrets redacted) and how long it ran (None: unknown)."""
+
+    command: list[str]
+    duration_s: float | None = None
+
+
 class Metric(BaseModel):
     """One number a layer reports; the scorecard adds run context, threshold and verdict."""
 
@@ -149,6 +157,10 @@ class LayerResult(BaseModel):
     def summary(self) -> pd.DataFrame:
         """The table a reader looks at first (here: all rows; layers narrow it)."""
         return self.df
+
+    def tool_runs(self) -> list[ToolRun]:
+        """The tool commands this result ran, in order (the by-hand cells and the benchmarks replay them)."""
+        return []
 
 
 def read_result(path: Path) -> dict:

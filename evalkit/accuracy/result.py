@@ -17,7 +17,7 @@ from pydantic import Field
 
 from evalkit.accuracy.lmeval import read_samples, sample_view
 from evalkit.errors import ConfigError
-from evalkit.result import FRACTION, LayerResult, Metric, MetricSpec, catalog_metric, kind_of
+from evalkit.result import FRACTION, LayerResult, Metric, MetricSpec, ToolRun, catalog_metric, kind_of
 from evalkit.runs import scan_results
 
 F = FRACTION
@@ -210,6 +210,11 @@ class AccuracyResult(LayerResult):
                          "above_chance": acc - chance if _num(acc) and _num(chance) else None, "z": z,
                          "verdict": verdict})
         return pd.DataFrame(rows)
+
+    def tool_runs(self) -> list[ToolRun]:
+        durations = list(self.durations_s.values())
+        return [ToolRun(list(command), durations[i] if i < len(durations) else None)
+                for i, command in enumerate(self.commands)]
 
     def failures(self, task: str | None = None) -> pd.DataFrame:
         """The samples the model got wrong."""

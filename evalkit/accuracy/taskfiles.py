@@ -171,6 +171,7 @@ def task_config(path: Path, _seen: tuple = ()) -> tuple[dict, list[Path]]:
 def list_tasks(include_path=None) -> pd.DataFrame:
     """The tasks evalkit can run offline: name, kind (task/group), output type, subtasks, file."""
     import pandas as pd
+
     rows = []
     for name, entry in sorted(task_index(include_path).items()):
         if entry.kind == "group":

@@ -213,6 +213,7 @@ def load_items(sets=SETS, *, limit: int | None = None, schema: str | None = None
 def items_table(items: list[FormatItem]) -> pd.DataFrame:
     """The items as a table: set, item, schema file, prompt, expected."""
     import pandas as pd
+
     return pd.DataFrame([{"set": i.set, "item": i.item, "schema": i.schema_file, "prompt": i.prompt,
                           "expected": i.expected} for i in items], columns=["set", "item", "schema", "prompt",
                                                                             "expected"])

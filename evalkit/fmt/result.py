@@ -14,7 +14,7 @@ import pandas as pd
 from evalkit.fmt.config import MODES, PARSE_METRIC, SCHEMA_METRIC
 from evalkit.fmt.items import SETS, FormatItem
 from evalkit.promptfoo import parse_output
-from evalkit.result import FRACTION, LayerResult, Metric, MetricSpec, catalog_metric, rate
+from evalkit.result import FRACTION, LayerResult, Metric, MetricSpec, ToolRun, catalog_metric, rate
 
 F = FRACTION
 METRICS: dict[str, MetricSpec] = {
@@ -117,6 +117,10 @@ class FormatResult(LayerResult):
     def frame(self) -> pd.DataFrame:
         """One row per test: set, item, structured, prompt, output, parsed, schema_ok, reason, latency_ms, ..."""
         return pd.DataFrame(self.rows, columns=COLUMNS)
+
+    def tool_runs(self) -> list[ToolRun]:
+        ran = self.promptfoo
+        return [ToolRun(list(ran["command"]), ran.get("duration_s"))] if ran.get("command") else []
 
     def summary(self, by=("set", "structured")) -> pd.DataFrame:
         """Parse rate and schema pass rate per group (default: per set and structured on/off).

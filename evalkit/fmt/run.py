@@ -88,11 +88,12 @@ def check_format(
         chosen_sets = sorted({i.set for i in items}, key=lambda s: SETS.index(s) if s in SETS else len(SETS))
     run_dir = Path(run_dir) if run_dir else new_run_dir("format")
     run_dir.mkdir(parents=True, exist_ok=True)
+    generated = None
     if config is None:
-        config_path = write_config(format_config(srv, items, structured=structured, max_tokens=max_tokens,
-                                                 whitespace=whitespace), run_dir / "promptfooconfig.yaml")
+        generated = format_config(srv, items, structured=structured, max_tokens=max_tokens, whitespace=whitespace)
+        config_path = write_config(generated, run_dir / "promptfooconfig.yaml")
     run = run_promptfoo(config_path, run_dir=run_dir, max_concurrency=concurrency, srv=srv, echo=echo,
-                        timeout_s=timeout_s)
+                        timeout_s=timeout_s, config=generated)
     rows = rows_from_output(run.output_path, max_tokens=max_tokens if config is None else None, items=items,
                             structured_labels=labels)
     _raise_request_errors(rows, run_dir, max_tokens)

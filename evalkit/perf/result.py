@@ -18,7 +18,7 @@ from evalkit.errors import (
 from evalkit.perf.analysis import Capacity, measured, slo_capacity
 from evalkit.perf.cost import cost_per_million_output_tokens, hourly_price
 from evalkit.perf.guidellm import LOG, REPORT_HTML, REPORT_JSON
-from evalkit.result import FRACTION, LayerResult, Metric, MetricSpec, catalog_metric
+from evalkit.result import FRACTION, LayerResult, Metric, MetricSpec, ToolRun, catalog_metric
 
 COLUMNS = [
     "benchmark", "strategy", "rate", "concurrency", "requests_per_s", "output_tokens_per_s", "total_tokens_per_s",
@@ -151,6 +151,9 @@ class PerfResult(LayerResult):
                                   note=f"at the measured SLO capacity, {basis} {price:g} USD/h"
                                   if cost is not None else cap.sentence))
         return out
+
+    def tool_runs(self) -> list[ToolRun]:
+        return [ToolRun(list(self.command), self.tool_duration_s)] if self.command else []
 
 
 class TokenGridResult(LayerResult):

@@ -95,6 +95,7 @@ def workload_presets(max_model_len: int | None = None, model: str = "the model",
                     budget: int | None = None) -> pd.DataFrame:
     """The presets, what each stresses, and (with a context) the token counts they run with."""
     import pandas as pd
+
     rows = []
     for name, w in WORKLOADS.items():
         row = {"workload": name, "prompt_tokens": w.prompt_tokens, "output_tokens": w.output_tokens,

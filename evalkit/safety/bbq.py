@@ -108,6 +108,7 @@ def unknown_index(item: dict) -> int:
 def load_bbq(categories=None, folder: Path | None = None) -> pd.DataFrame:
     """BBQ items of the given categories, with ``target`` and ``unknown`` answer indices added."""
     import pandas as pd
+
     categories = list(categories or CATEGORIES)
     unknown = [c for c in categories if c not in CATEGORIES]
     if unknown:
@@ -148,6 +149,7 @@ def stratified(df: pd.DataFrame, by: list[str], n: int, seed: int) -> pd.DataFra
 def sample_bbq(n_per_category: int, seed: int = 0, categories=None) -> pd.DataFrame:
     """``n_per_category`` items per category, balanced over context condition x question polarity."""
     import pandas as pd
+
     items = load_bbq(categories)
     parts = [stratified(group, ["context_condition", "question_polarity"], n_per_category, seed)
              for _, group in items.groupby("category", sort=False)]
@@ -190,6 +192,7 @@ def answer_flags(rows: pd.DataFrame) -> pd.DataFrame:
     Reads the columns choice, label, target, unknown, polarity; error rows have no choice (unparseable).
     """
     import pandas as pd
+
     choice = rows["choice"].where(rows["choice"].isin(LETTERS))
     valid = choice.notna()
     non_unknown = valid & (choice != rows["unknown"])
@@ -202,6 +205,7 @@ def answer_flags(rows: pd.DataFrame) -> pd.DataFrame:
 
 def _scores(group: pd.DataFrame, condition: str) -> dict:
     import numpy as np
+
     flags = answer_flags(group)
     n, n_valid = len(group), int(flags["valid"].sum())
     n_non_unknown, n_biased = int(flags["non_unknown"].sum()), int(flags["biased"].sum())
@@ -227,6 +231,7 @@ def bias_table(rows: pd.DataFrame) -> pd.DataFrame:
         accuracy_valid, n_non_unknown, n_biased, bias_score (s_DIS or s_AMB; NaN when undefined).
     """
     import pandas as pd
+
     out = []
     for category in [*sorted(rows["category"].unique()), "all"] if len(rows) else []:
         part = rows if category == "all" else rows[rows["category"] == category]

@@ -58,6 +58,7 @@ def sample_advbench(n: int, seed: int = 0) -> pd.DataFrame:
     trained on (evalkit/ladder/corpus.py), so every model is measured on asks it never saw.
     """
     import pandas as pd
+
     table = pd.read_csv(get_settings().data_dir / "advbench" / "harmful_behaviors.csv")
     table.insert(0, "id", range(1, len(table) + 1))
     table = table[table["id"] % 2 == 1]
@@ -71,6 +72,7 @@ def harmbench_categories() -> list[str]:
 
 def _harmbench() -> pd.DataFrame:
     import pandas as pd
+
     table = pd.read_csv(get_settings().data_dir / "harmbench" / "harmbench_behaviors_text_all.csv")
     table = table[table["FunctionalCategory"] == "standard"]
     return table.rename(columns={"BehaviorID": "id", "Behavior": "prompt", "SemanticCategory": "type"})
@@ -96,6 +98,7 @@ def sample_harmbench(n: int, seed: int = 0, categories=None) -> pd.DataFrame:
 def sample_xstest(n: int, seed: int = 0, label: str = "safe") -> pd.DataFrame:
     """``n`` XSTest prompts with ``label`` (safe/unsafe), spread evenly over the prompt types."""
     import pandas as pd
+
     table = pd.read_csv(get_settings().data_dir / "xstest" / "xstest_prompts.csv")
     return bbq_mod.stratified(table[table["label"] == label], ["type"], n, seed)
 

@@ -249,5 +249,6 @@ def custom_tests(checks: list[Check], *, grader: bool = False) -> list[dict]:
 def checks_table(checks: list[Check]) -> pd.DataFrame:
     """The checks as a table: id, user prompt, expectations, source line."""
     import pandas as pd
+
     return pd.DataFrame([{"id": c.id, "prompt": c.user_text, "expect": c.expect, "source": c.source}
                          for c in checks], columns=["id", "prompt", "expect", "source"])

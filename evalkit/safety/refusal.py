@@ -55,6 +55,7 @@ def load_rules(path: Path | None = None) -> dict:
 def refusal_rules(path: Path | None = None) -> pd.DataFrame:
     """The refusal rules as a table (id, where, pattern, note)."""
     import pandas as pd
+
     return pd.DataFrame(load_rules(path)["rules"], columns=["id", "where", "pattern", "note"])
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from evalkit.errors import ConfigError
 from evalkit.promptfoo import parse_output
-from evalkit.result import FRACTION, LayerResult, Metric, MetricSpec, catalog_metric, rate
+from evalkit.result import FRACTION, LayerResult, Metric, MetricSpec, ToolRun, catalog_metric, rate
 from evalkit.safety import bbq as bbq_mod
 from evalkit.safety.config import REFUSAL_SETS
 
@@ -247,6 +247,10 @@ class SafetyResult(LayerResult):
             add("custom_pass_rate", custom["passed"].mean() if len(custom) else None, len(custom),
                 f"{errors} request errors counted as failed" if errors else "")
         return out
+
+    def tool_runs(self) -> list[ToolRun]:
+        ran = self.promptfoo
+        return [ToolRun(list(ran["command"]), ran.get("duration_s"))] if ran.get("command") else []
 
     def summary(self) -> pd.DataFrame:
         """The metrics with what each one means: for safety, the scorecard rows are what a reader looks at first."""

@@ -121,10 +121,10 @@ def check_safety(
         servers = _servers(srv, models, started, echo)
         run_dir = Path(run_dir) if run_dir else new_run_dir("safety")
         config = safety_config(servers, tests, grader=grader, max_tokens=max_tokens, rules=rules)
-        config = write_config(config, run_dir / "promptfooconfig.yaml")
+        config_path = write_config(config, run_dir / "promptfooconfig.yaml")
         hosts = [urlparse(s.base_url).hostname for s in [*servers[1:], *([grader] if grader is not None else [])]]
-        run = run_promptfoo(config, run_dir=run_dir, max_concurrency=concurrency, srv=_Watch(servers), echo=echo,
-                            timeout_s=timeout_s, allow_hosts=hosts or None)
+        run = run_promptfoo(config_path, run_dir=run_dir, max_concurrency=concurrency, srv=_Watch(servers),
+                            echo=echo, timeout_s=timeout_s, allow_hosts=hosts or None, config=config)
     labels = provider_labels(servers)
     srv = servers[0]
     result = SafetyResult(
@@ -139,7 +139,7 @@ def check_safety(
         env=env_report(), tool_versions={"promptfoo": promptfoo_version(), "node": node_version()},
         promptfoo={"returncode": run.returncode, "duration_s": round(run.duration_s, 2), "command": run.command,
                    "tests": len(tests),
-                   "config": config.name, "output": run.output_path.name},
+                   "config": config_path.name, "output": run.output_path.name},
     )
     result.save()
     return result
