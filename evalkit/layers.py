@@ -23,14 +23,15 @@ class Layer:
     """One layer of the pyramid.
 
     Attributes:
-        name: the layer's name: its tag in result.json, its run sub-folder, its key in thresholds.yaml.
+        name: the layer's one name: its tag in result.json, its run sub-folder, its key in thresholds.yaml, its
+            ``evalkit`` command (performance also answers to ``evalkit perf``).
         order: position from the bottom of the pyramid (1 = the base).
         notebook: the notebook that runs it (``notebooks/<notebook>.ipynb``).
-        module: the short name of its package under ``evalkit`` (also of its ``plots`` and ``widgets`` modules).
+        module: where its code lives, the package ``evalkit.<module>`` (and ``plots.<module>``, ``widgets.<module>``):
+            an import path, short where the name is long or a Python builtin (``perf``, ``fmt``).
         result: the class name of its result in that package (a :class:`~evalkit.runs.LayerResult`).
         args: the class name of its run arguments in that package (a :class:`~evalkit.args.RunArgs`).
         run: the name of the function in that package that runs the layer (its defaults come from ``args``).
-        command: its ``evalkit`` sub-command.
         title: the heading of its section in the report.
         exports: names of its package that ``import evalkit`` offers at the top level (the result class is one).
     """
@@ -42,7 +43,6 @@ class Layer:
     result: str
     args: str
     run: str
-    command: str
     title: str
     exports: tuple[str, ...] = ()
 
@@ -66,14 +66,14 @@ class Layer:
 
 LAYERS: tuple[Layer, ...] = (
     Layer(name="performance", order=1, notebook="01_performance", module="perf", result="PerfResult", args="PerfArgs",
-          run="sweep", command="perf", title="Performance",
+          run="sweep", title="Performance",
           exports=("PRICES", "SLO", "TokenGridResult", "knee", "slo_capacity", "sweep", "token_grid")),
     Layer(name="format", order=2, notebook="02_format", module="fmt", result="FormatResult", args="FormatArgs",
-          run="check_format", command="format", title="Format", exports=("check_format",)),
+          run="check_format", title="Format", exports=("check_format",)),
     Layer(name="accuracy", order=3, notebook="03_accuracy", module="accuracy", result="AccuracyResult",
-          args="AccuracyArgs", run="evaluate", command="accuracy", title="Accuracy", exports=("task_from_table",)),
+          args="AccuracyArgs", run="evaluate", title="Accuracy", exports=("task_from_table",)),
     Layer(name="safety", order=4, notebook="04_safety", module="safety", result="SafetyResult", args="SafetyArgs",
-          run="check_safety", command="safety", title="Safety",
+          run="check_safety", title="Safety",
           exports=("check_safety", "checks_from_file", "find_refusal")),
 )
 # notebooks that belong to no layer: the server first, the gates last ("" = they write into the run folder)

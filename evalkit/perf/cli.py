@@ -1,4 +1,4 @@
-"""``evalkit perf``: the performance layer on the command line."""
+"""``evalkit performance`` (short: ``evalkit perf``): the performance layer on the command line."""
 
 from __future__ import annotations
 
@@ -38,8 +38,9 @@ def _cmd_perf(args) -> int:
 
 
 def register_cli(subparsers) -> None:
-    """Add ``evalkit perf`` to the command line; the run options come from :class:`~evalkit.perf.args.PerfArgs`."""
-    p = subparsers.add_parser("perf", help="load-test the server with GuideLLM (throughput, TTFT, ITL, capacity)")
+    """Add ``evalkit performance`` (short: ``evalkit perf``); its run options come from :class:`PerfArgs`."""
+    p = subparsers.add_parser("performance", aliases=["perf"],
+                              help="load-test the server with GuideLLM (throughput, TTFT, ITL, capacity)")
     PerfArgs.add_options(p, RUN_OPTIONS)
     p.add_argument("--rate", nargs="+", default=None,
                    help="stream counts (concurrent) or requests/s (constant, poisson); space- or comma-separated")

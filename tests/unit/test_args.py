@@ -18,7 +18,7 @@ def test_the_function_and_the_command_take_their_defaults_from_the_model(layer):
     assert issubclass(args, RunArgs)
     args.check()  # the defaults are valid
     signature = inspect.signature(getattr(layer.package(), layer.run)).parameters
-    parsed = vars(build_parser().parse_args([layer.command]))
+    parsed = vars(build_parser().parse_args([layer.name]))
     for name, field in args.model_fields.items():
         assert name in signature, f"{layer.run}() has no argument {name}"
         default = signature[name].default

@@ -38,7 +38,7 @@ def test_every_layer_has_its_parts(layer):
     assert callable(importlib.import_module(f"evalkit.plots.{layer.module}").report_sections)
     assert importlib.import_module(f"evalkit.widgets.{layer.module}")
     commands = build_parser()._subparsers._group_actions[0].choices
-    assert layer.command in commands
+    assert layer.name in commands
     for name in (layer.module, layer.result, *layer.exports):
         assert name in evalkit.__all__ and getattr(evalkit, name) is not None
     assert pipeline.NOTEBOOKS[layer.notebook] == layer.name
@@ -46,7 +46,7 @@ def test_every_layer_has_its_parts(layer):
 
 def test_the_registry_is_ordered_and_unique():
     assert [la.order for la in sorted(layers.LAYERS, key=lambda la: la.order)] == list(range(1, len(layers.LAYERS) + 1))
-    for field in ("name", "notebook", "module", "command"):
+    for field in ("name", "notebook", "module"):
         values = [getattr(la, field) for la in layers.LAYERS]
         assert len(set(values)) == len(values), field
     assert list(pipeline.NOTEBOOKS)[0] == "00_serve" and list(pipeline.NOTEBOOKS)[-1] == "05_ci"

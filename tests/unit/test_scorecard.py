@@ -55,9 +55,9 @@ def fake_layers(monkeypatch):
         monkeypatch.setitem(sys.modules, f"evalkit.{name}", module)
     monkeypatch.setattr(layers, "LAYERS", (
         layers.Layer(name="performance", order=1, notebook="01_performance", module="fake_perf", result="Result",
-                     args="Args", run="run", command="perf", title="Performance"),
+                     args="Args", run="run", title="Performance"),
         layers.Layer(name="safety", order=4, notebook="04_safety", module="fake_safety", result="Result", args="Args",
-                     run="run", command="safety", title="Safety"),
+                     run="run", title="Safety"),
     ))
 
 

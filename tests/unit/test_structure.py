@@ -200,7 +200,7 @@ def test_a_fifth_layer_needs_only_the_parts_contributing_lists(monkeypatch, tmp_
     for module in (package, cli, plots, types.ModuleType("evalkit.widgets.budget")):
         monkeypatch.setitem(sys.modules, module.__name__, module)
     fifth = layers.Layer(name="budget", order=5, notebook="05_budget", module="budget", result="BudgetResult",
-                         args="BudgetArgs", run="check_budget", command="budget", title="Latency budget")
+                         args="BudgetArgs", run="check_budget", title="Latency budget")
     monkeypatch.setattr(layers, "LAYERS", (*layers.LAYERS, fifth))
 
     from evalkit.cli import build_parser
