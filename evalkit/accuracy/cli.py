@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from evalkit.accuracy.args import AccuracyArgs
-from evalkit.cliserver import add_server_options, command_server
+from evalkit.commands import add_server_options, command_server
 
 
 def register_cli(subparsers) -> None:

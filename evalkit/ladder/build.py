@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from evalkit.commands import resumable
 from evalkit.ladder import corpus as corpus_mod
 from evalkit.ladder.specs import LADDER, TINY, VOCAB_SIZE, LadderSpec, spec
 from evalkit.ladder.tokenizer import train_tokenizer
@@ -182,12 +183,8 @@ def build(names: list[str] | None = None, *, fresh: bool = False, build_dir: Pat
 
 
 def _cmd_build(args) -> int:
-    try:
-        build(args.names or None, fresh=args.fresh)
-    except KeyboardInterrupt:
-        log("interrupted: checkpoints and corpus are kept in build/ladder; rerun to continue")
-        return 130
-    return 0
+    return resumable(lambda: build(args.names or None, fresh=args.fresh), log,
+                     "checkpoints and corpus are kept in build/ladder")
 
 
 def register_cli(subparsers) -> None:

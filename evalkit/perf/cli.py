@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from evalkit.cliserver import add_server_options, command_server
+from evalkit.commands import add_server_options, command_server
 from evalkit.errors import ConfigError
 from evalkit.perf.args import PerfArgs
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from evalkit.cliserver import add_server_options, command_server
+from evalkit.commands import add_server_options, command_server
 from evalkit.safety import bbq as bbq_mod
 from evalkit.safety.args import SafetyArgs
 from evalkit.safety.config import ALIASES, SETS

@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from evalkit.commands import resumable
 from evalkit.errors import ConfigError
 from evalkit.settings import PROJECT_DIR, get_settings
 from evalkit.tune.fetch import SMOLLM2, build_base, log, score_rows
@@ -157,12 +158,8 @@ def _cmd_model_build(args) -> int:
 
 
 def _cmd_tune_build(args) -> int:
-    try:
-        build(args.names or None, fresh=args.fresh)
-    except KeyboardInterrupt:
-        log("interrupted: the last checkpoint is kept in build/tune; rerun to continue")
-        return 130
-    return 0
+    return resumable(lambda: build(args.names or None, fresh=args.fresh), log,
+                     "the last checkpoint is kept in build/tune")
 
 
 def register_cli(subparsers) -> None:

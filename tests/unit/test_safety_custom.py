@@ -64,15 +64,6 @@ BAD_JSONL = [
 ]
 
 
-@pytest.mark.parametrize("text,message", BAD_JSONL)
-def test_malformed_jsonl(tmp_path, text, message):
-    path = tmp_path / "bad.jsonl"
-    path.write_text(text)
-    with pytest.raises(errors.TaskFileError) as info:
-        checks_from_file(path)
-    assert message in str(info.value) and str(path) in str(info.value)
-
-
 BAD_YAML = [
     ("checks:\n  - prompt: hi\n    expect: {contains: x\n", "invalid YAML"),
     ("checks:\n  - prompt: hi\n    expect: {contains: x}\n  - prompt: yo\n    expect: {contians: y}\n",
@@ -89,9 +80,10 @@ BAD_YAML = [
 ]
 
 
-@pytest.mark.parametrize("text,message", BAD_YAML)
-def test_malformed_yaml(tmp_path, text, message):
-    path = tmp_path / "bad.yaml"
+@pytest.mark.parametrize("suffix,text,message", [(".jsonl", *bad) for bad in BAD_JSONL]
+                         + [(".yaml", *bad) for bad in BAD_YAML])
+def test_a_malformed_checks_file_is_named_with_the_fix(tmp_path, suffix, text, message):
+    path = tmp_path / f"bad{suffix}"
     path.write_text(text)
     with pytest.raises(errors.TaskFileError) as info:
         checks_from_file(path)

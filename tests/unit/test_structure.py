@@ -28,7 +28,7 @@ TIERS = [
      "evalkit.ladder.corpus.chat", "evalkit.ladder.corpus.heldout", "evalkit.tune.fetch", "evalkit.tune.train",
      "evalkit.models"],
     ["evalkit.serve"],
-    ["evalkit.runs", "evalkit.promptfoo", "evalkit.cliserver"],
+    ["evalkit.runs", "evalkit.promptfoo", "evalkit.commands"],
     [f"evalkit.{layer.module}" for layer in layers.LAYERS],
     ["evalkit.scorecard", "evalkit.report", "evalkit.byhand", "evalkit.ladder", "evalkit.tune"],
     ["evalkit.plots", "evalkit.widgets"],

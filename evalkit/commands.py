@@ -1,7 +1,7 @@
-"""What every layer's command shares: the server options and the server a command attaches to or starts.
+"""What the commands share: the server options, the server a command attaches to or starts, a resumable build.
 
-The layers' ``cli`` modules import this module, not :mod:`evalkit.cli` (which imports them), so the command
-line's imports run one way.
+The ``cli`` and ``build`` modules import this module, not :mod:`evalkit.cli` (which imports them), so the
+command line's imports run one way.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+from collections.abc import Callable
 
 
 def add_server_options(parser: argparse.ArgumentParser) -> None:
@@ -37,3 +38,16 @@ def command_server(args):
                       file=sys.stderr)
         else:
             srv.stop()
+
+
+def resumable(build: Callable[[], object], log: Callable[[str], None], kept: str) -> int:
+    """Run a long resumable build (``evalkit ladder build``, ``evalkit tune build``); Ctrl-C says what was kept.
+
+    Returns the command's exit code: 0, or 130 after an interrupt (``kept`` names what a rerun continues from).
+    """
+    try:
+        build()
+    except KeyboardInterrupt:
+        log(f"interrupted: {kept}; rerun to continue")
+        return 130
+    return 0
