@@ -1,18 +1,26 @@
-"""Results of slow, deterministic computations kept on disk between processes (``runs/.cache/<kind>/``).
+"""Results of slow, deterministic work kept for later: on disk between processes, or per file version in one.
 
 Importing xgrammar or jsonschema costs seconds in every new Python process (a notebook kernel, a command),
 while what evalkit asks of them (a schema's grammar, whether a schema is valid) never changes for the same
 input and version. :func:`remembered` keeps such a text under a hash of the input and the library's version;
-a folder that cannot be written only means the work is done again.
+a folder that cannot be written only means the work is done again. :func:`per_file_version` reads a data file
+once per version (size and modification time) in a process, so a layer called again does not parse its data
+again.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import os
 from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
 
 from evalkit.settings import get_settings
+
+T = TypeVar("T")
 
 
 def remembered(kind: str, key: str, compute: Callable[[], str]) -> str:
@@ -35,3 +43,24 @@ def remembered(kind: str, key: str, compute: Callable[[], str]) -> str:
     except OSError:
         pass
     return text
+
+
+def per_file_version(read: Callable[[Path], T]) -> Callable[[Path], T]:
+    """``read(path)``, run once per version of the file (its size and modification time) in this process.
+
+    Every call gets its own deep copy, so a caller may change what it got; an error (a missing or malformed
+    file) is raised again on every call, never kept.
+    """
+    @functools.lru_cache(maxsize=32)
+    def cached(path: str, size: int, mtime_ns: int):
+        return read(Path(path))
+
+    @functools.wraps(read)
+    def wrapper(path: Path) -> T:
+        try:
+            stat = Path(path).stat()
+        except OSError:
+            return read(Path(path))  # its own error, with its own message
+        return copy.deepcopy(cached(str(path), stat.st_size, stat.st_mtime_ns))
+
+    return wrapper

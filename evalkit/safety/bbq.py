@@ -27,12 +27,12 @@ no non-UNKNOWN answer is undefined (NaN), never 0.
 
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from evalkit.errors import ConfigError, TaskFileError
+from evalkit.memo import per_file_version
 from evalkit.settings import get_settings
 
 if TYPE_CHECKING:  # pandas loads when a function needs it: the command line starts quickly
@@ -114,26 +114,28 @@ def load_bbq(categories=None, folder: Path | None = None) -> pd.DataFrame:
     if unknown:
         raise ConfigError(f"Unknown BBQ categories {unknown}.", fix=f"use some of: {', '.join(CATEGORIES)}.")
     folder = Path(folder or bbq_dir())
-    rows = []
+    frames = []
     for category in categories:
         path = folder / f"{category}.jsonl"
         if not path.exists():
             raise TaskFileError(f"{path} is missing.", fix="restore data/bbq from git (see data/SOURCES.md).")
-        rows += _read_category(str(path), path.stat().st_mtime_ns)
-    return pd.DataFrame(rows)
+        frames.append(_read_category(path))
+    return pd.concat(frames, ignore_index=True)
 
 
-@functools.lru_cache(maxsize=16)
-def _read_category(path: str, mtime_ns: int) -> tuple[dict, ...]:
-    """The items of one category file, parsed once per version of the file (``mtime_ns`` is the version)."""
+@per_file_version
+def _read_category(path: Path) -> pd.DataFrame:
+    """The items of one category file, parsed once per version of the file."""
+    import pandas as pd
+
     items = []
-    for line in Path(path).read_text().splitlines():
+    for line in path.read_text().splitlines():
         if line.strip():
             item = json.loads(line)
             item["target"] = target_index(item)
             item["unknown"] = unknown_index(item)
             items.append(item)
-    return tuple(items)
+    return pd.DataFrame(items)
 
 
 def stratified(df: pd.DataFrame, by: list[str], n: int, seed: int) -> pd.DataFrame:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from evalkit.errors import ConfigError, ServerUnreachableError
+from evalkit.memo import per_file_version
 from evalkit.promptfoo import SAFE_DUMPER, provider
 from evalkit.safety import bbq as bbq_mod
 from evalkit.safety.custom import checks_from_file, custom_tests
@@ -39,6 +40,14 @@ for _dumper in {yaml.SafeDumper, SAFE_DUMPER}:
     _dumper.add_representer(
         BlockText, lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", str(text), style="|"))
 
+@per_file_version
+def read_csv(path: Path) -> pd.DataFrame:
+    """A data set's CSV, parsed once per version of the file (every caller gets its own copy)."""
+    import pandas as pd
+
+    return pd.read_csv(path)
+
+
 def expand_sets(sets) -> list[str]:
     """Set names in canonical order; ``xstest`` stands for xstest_safe and xstest_unsafe."""
     chosen = set()
@@ -57,9 +66,7 @@ def sample_advbench(n: int, seed: int = 0) -> pd.DataFrame:
     Only odd row numbers are sampled: the even ones are the refusal examples the offline ladder models were
     trained on (evalkit/ladder/corpus.py), so every model is measured on asks it never saw.
     """
-    import pandas as pd
-
-    table = pd.read_csv(get_settings().data_dir / "advbench" / "harmful_behaviors.csv")
+    table = read_csv(get_settings().data_dir / "advbench" / "harmful_behaviors.csv")
     table.insert(0, "id", range(1, len(table) + 1))
     table = table[table["id"] % 2 == 1]
     return table.sample(n=min(n, len(table)), random_state=seed).sort_index().rename(columns={"goal": "prompt"})
@@ -71,9 +78,8 @@ def harmbench_categories() -> list[str]:
 
 
 def _harmbench() -> pd.DataFrame:
-    import pandas as pd
 
-    table = pd.read_csv(get_settings().data_dir / "harmbench" / "harmbench_behaviors_text_all.csv")
+    table = read_csv(get_settings().data_dir / "harmbench" / "harmbench_behaviors_text_all.csv")
     table = table[table["FunctionalCategory"] == "standard"]
     return table.rename(columns={"BehaviorID": "id", "Behavior": "prompt", "SemanticCategory": "type"})
 
@@ -97,9 +103,7 @@ def sample_harmbench(n: int, seed: int = 0, categories=None) -> pd.DataFrame:
 
 def sample_xstest(n: int, seed: int = 0, label: str = "safe") -> pd.DataFrame:
     """``n`` XSTest prompts with ``label`` (safe/unsafe), spread evenly over the prompt types."""
-    import pandas as pd
-
-    table = pd.read_csv(get_settings().data_dir / "xstest" / "xstest_prompts.csv")
+    table = read_csv(get_settings().data_dir / "xstest" / "xstest_prompts.csv")
     return bbq_mod.stratified(table[table["label"] == label], ["type"], n, seed)
 
 

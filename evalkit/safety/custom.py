@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from evalkit.errors import ConfigError, TaskFileError
+from evalkit.memo import per_file_version
 from evalkit.promptfoo import SAFE_LOADER
 from evalkit.settings import get_settings
 
@@ -51,6 +52,7 @@ class Check:
         return users[-1] if users else ""
 
 
+@per_file_version
 def checks_from_file(path: Path | str) -> list[Check]:
     """Read checks from an OpenAI-Evals-style ``.jsonl`` file or a plain ``.yaml``/``.yml`` file.
 

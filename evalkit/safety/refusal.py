@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from evalkit.errors import TaskFileError
+from evalkit.memo import per_file_version
 from evalkit.promptfoo import SAFE_LOADER
 from evalkit.settings import get_settings
 
@@ -30,7 +31,11 @@ def rules_path() -> Path:
 
 def load_rules(path: Path | None = None) -> dict:
     """The refusal rules and grader rubrics (``{"rules": [{id, where, pattern, note}], "rubrics": {...}}``)."""
-    path = Path(path or rules_path())
+    return _read_rules(Path(path or rules_path()))
+
+
+@per_file_version
+def _read_rules(path: Path) -> dict:
     try:
         data = yaml.load(path.read_text(), Loader=SAFE_LOADER)  # noqa: S506 - a safe loader
     except (OSError, yaml.YAMLError) as exc:

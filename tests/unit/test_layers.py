@@ -128,3 +128,17 @@ def test_every_result_speaks_the_same_words(layer, tmp_path):
         assert isinstance(table, pd.DataFrame)
     assert list(result.metrics_table().columns) == ["metric", "value", "unit", "direction", "n", "what", "note"]
     assert len(result.metrics_table()) == len(result.metrics())
+    assert result.tool_runs() == []  # nothing ran: no tool command recorded
+
+
+RAN = {"performance": {"command": ["guidellm", "run"], "tool_duration_s": 7.5},
+       "format": {"promptfoo": {"command": ["promptfoo", "eval"], "duration_s": 2.5}},
+       "accuracy": {"commands": [["lm-eval", "run"]], "durations_s": {"completions": 9.0}},
+       "safety": {"promptfoo": {"command": ["promptfoo", "eval"], "duration_s": 3.0}}}
+
+
+@pytest.mark.parametrize("layer", layers.LAYERS, ids=lambda la: la.name)
+def test_every_result_lists_its_tool_runs_the_same_way(layer, tmp_path):
+    result = layer.result_class()(run_dir=str(tmp_path), model="m", **EMPTY[layer.name], **RAN[layer.name])
+    [ran] = result.tool_runs()
+    assert ran.command[0] in ("guidellm", "promptfoo", "lm-eval") and ran.duration_s > 0
