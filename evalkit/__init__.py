@@ -13,7 +13,7 @@ from evalkit.lazy import lazy_exports
 __version__ = "0.1.0"
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
-    **{f"evalkit.{layer.module}": (layer.module, layer.result, *layer.exports) for layer in LAYERS},
+    **{f"evalkit.{layer.module}": (".", layer.result, *layer.exports) for layer in LAYERS},
     "envreport": ("env_report", "env_table"),
     "errors": ("ConfigError", "ContextLengthError", "EvalkitError", "PortInUseError", "RunLockedError",
                "RunNotFoundError", "ServerDiedError", "ServerStartError", "ServerUnreachableError", "TaskFileError",
@@ -26,6 +26,6 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
                   "scorecard_junit=junit_xml", "scorecard_markdown=markdown_summary"),
     "serve": ("Server", "attach", "serve", "stop_servers"),
     "settings": ("Settings", "get_settings"),
-    "plots": ("plots",),
-    "widgets": ("widgets",),
+    "plots": (".",),
+    "widgets": (".",),
 })

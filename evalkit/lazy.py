@@ -25,8 +25,8 @@ class LazyPackage(types.ModuleType):
 
     def __setattr__(self, name: str, value) -> None:
         exported = vars(self).get("__lazy_exports__", {})
-        if isinstance(value, types.ModuleType) and exported.get(name) == value.__name__:
-            return
+        if isinstance(value, types.ModuleType) and exported.get(name) == (value.__name__, name):
+            return  # the package exports the submodule's function or class of this name, not the submodule
         super().__setattr__(name, value)
 
 
@@ -36,24 +36,25 @@ def lazy_exports(package: str, table: Mapping[str, Iterable[str]]) -> tuple[Call
     Args:
         package: the package's ``__name__``.
         table: ``{module: names}``: each module (relative to the package, or absolute when it starts with
-            ``evalkit.``) and the names it gives the package; a name equal to its module's last part is the
-            module itself unless the module defines that name (``scorecard.collect`` is the function), and
-            ``"alias=name"`` gives the module's ``name`` under another name.
+            ``evalkit.``) and the names it gives the package: ``"name"`` is the module's ``name``,
+            ``"alias=name"`` the same under another name, and ``"."`` the module itself under its last name
+            (``{"evalkit.perf": (".",)}`` exports the package ``perf``).
     """
-    where: dict[str, str] = {}
-    source: dict[str, str] = {}
+    where: dict[str, tuple[str, str | None]] = {}  # name -> (module, its name there; None: the module itself)
     for module, names in table.items():
         full = module if module.startswith("evalkit.") else f"{package}.{module}"
         for entry in names:
-            name, _, original = entry.partition("=")
-            where[name], source[name] = full, original or name
+            if entry == ".":
+                where[full.rsplit(".", 1)[-1]] = (full, None)
+            else:
+                name, _, original = entry.partition("=")
+                where[name] = (full, original or name)
 
     def __getattr__(name: str):
         if name in where:
-            module = importlib.import_module(where[name])
-            wanted = source[name]
-            is_module = where[name].rsplit(".", 1)[-1] == wanted and not hasattr(module, wanted)
-            value = module if is_module else getattr(module, wanted)
+            module_name, wanted = where[name]
+            module = importlib.import_module(module_name)
+            value = module if wanted is None else getattr(module, wanted)
         elif not name.startswith("__"):
             try:
                 value = importlib.import_module(f"{package}.{name}")
@@ -70,6 +71,6 @@ def lazy_exports(package: str, table: Mapping[str, Iterable[str]]) -> tuple[Call
         return sorted(set(vars(sys.modules[package])) | set(where))
 
     this = sys.modules[package]
-    this.__lazy_exports__ = where
+    this.__lazy_exports__ = {name: (module, wanted) for name, (module, wanted) in where.items() if wanted}
     this.__class__ = LazyPackage
     return __getattr__, __dir__, list(where)

@@ -7,6 +7,6 @@ from evalkit.layers import LAYERS
 from evalkit.lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
-    **{layer.module: (layer.module,) for layer in LAYERS},
-    "scorecard": ("scorecard",),
+    **{layer.module: (".",) for layer in LAYERS},
+    "scorecard": (".",),
 })

@@ -87,10 +87,20 @@ class Census:
         assert left == {"processes": [], "ports": []}, left
 
 
+def _foreground_signals() -> None:
+    """Ctrl-C as a terminal's foreground job gets it.
+
+    A suite started in the background (``make test &``) runs with SIGINT ignored, which every child would
+    inherit; a learner's ``evalkit`` in a terminal never has that.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def evalkit_process(args: list[str], env: dict | None = None) -> subprocess.Popen:
     """``evalkit ARGS`` as a learner's terminal would run it, its output captured."""
     return subprocess.Popen([sys.executable, "-m", "evalkit.cli", *args], env={**os.environ, **(env or {})},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_foreground_signals)
 
 
 def wait_for_descendant(parent: subprocess.Popen, kind: str, timeout_s: float = 300.0) -> psutil.Process:

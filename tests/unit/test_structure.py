@@ -168,6 +168,13 @@ def test_exports_resolve_and_a_submodule_import_does_not_hide_a_function():
 
     assert callable(evalkit.serve) and callable(scorecard.compare) and callable(scorecard.collect)
     assert isinstance(evalkit.plots, types.ModuleType) and callable(evalkit.plots.perf.report_sections)
+    for layer in layers.LAYERS:  # a panel module that imports its layer's package is still the panel module
+        for package in ("plots", "widgets"):
+            assert getattr(getattr(evalkit, package), layer.module).__name__ == f"evalkit.{package}.{layer.module}"
+        assert getattr(evalkit, layer.module).__name__ == f"evalkit.{layer.module}"
+    from evalkit.widgets import fmt as panels
+
+    assert callable(panels.format_panel)
 
 
 def test_a_fifth_layer_needs_only_the_parts_contributing_lists(monkeypatch, tmp_path):
