@@ -24,6 +24,7 @@ import yaml
 
 from evalkit import proc
 from evalkit.errors import TaskFileError, ToolMissingError
+from evalkit.result import ToolRun
 from evalkit.settings import Settings, get_settings
 
 if TYPE_CHECKING:  # pandas loads when a function needs it: the command line starts quickly
@@ -80,6 +81,11 @@ def provider(
 # libyaml's parser and emitter where PyYAML has them (the same output, several times faster)
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def recorded_runs(record: dict) -> list[ToolRun]:
+    """The promptfoo run a format or safety result recorded in its ``promptfoo`` field (none when it has none)."""
+    return [ToolRun(list(record["command"]), record.get("duration_s"))] if record.get("command") else []
 
 
 def write_config(config: dict, path: Path) -> Path:

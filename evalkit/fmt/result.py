@@ -13,7 +13,7 @@ import pandas as pd
 
 from evalkit.fmt.config import MODES, PARSE_METRIC, SCHEMA_METRIC
 from evalkit.fmt.items import SETS, FormatItem
-from evalkit.promptfoo import parse_output
+from evalkit.promptfoo import parse_output, recorded_runs
 from evalkit.result import FRACTION, LayerResult, Metric, MetricSpec, ToolRun, catalog_metric, rate
 
 F = FRACTION
@@ -119,8 +119,7 @@ class FormatResult(LayerResult):
         return pd.DataFrame(self.rows, columns=COLUMNS)
 
     def tool_runs(self) -> list[ToolRun]:
-        ran = self.promptfoo
-        return [ToolRun(list(ran["command"]), ran.get("duration_s"))] if ran.get("command") else []
+        return recorded_runs(self.promptfoo)
 
     def summary(self, by=("set", "structured")) -> pd.DataFrame:
         """Parse rate and schema pass rate per group (default: per set and structured on/off).

@@ -75,7 +75,7 @@ def check_format(
     labels: set[str] = set()
     if config is not None:
         config_path = Path(config).resolve()
-        labels = _check_own_config(config_path)
+        labels, contents = _check_own_config(config_path)
         items = []
         chosen_sets = ["custom"]
     else:
@@ -88,12 +88,11 @@ def check_format(
         chosen_sets = sorted({i.set for i in items}, key=lambda s: SETS.index(s) if s in SETS else len(SETS))
     run_dir = Path(run_dir) if run_dir else new_run_dir("format")
     run_dir.mkdir(parents=True, exist_ok=True)
-    generated = None
     if config is None:
-        generated = format_config(srv, items, structured=structured, max_tokens=max_tokens, whitespace=whitespace)
-        config_path = write_config(generated, run_dir / "promptfooconfig.yaml")
+        contents = format_config(srv, items, structured=structured, max_tokens=max_tokens, whitespace=whitespace)
+        config_path = write_config(contents, run_dir / "promptfooconfig.yaml")
     run = run_promptfoo(config_path, run_dir=run_dir, max_concurrency=concurrency, srv=srv, echo=echo,
-                        timeout_s=timeout_s, config=generated)
+                        timeout_s=timeout_s, config=contents)
     rows = rows_from_output(run.output_path, max_tokens=max_tokens if config is None else None, items=items,
                             structured_labels=labels)
     _raise_request_errors(rows, run_dir, max_tokens)
@@ -112,8 +111,12 @@ def check_format(
     return result
 
 
-def _check_own_config(path: Path) -> set[str]:
-    """Validate the JSON Schemas in a learner's config; return the labels of providers that constrain output."""
+def _check_own_config(path: Path) -> tuple[set[str], dict]:
+    """Validate the JSON Schemas in a learner's config.
+
+    Returns the labels of the providers that constrain output, and the config's contents (read once: promptfoo's
+    run takes them as they are).
+    """
     data = check_config_file(path)
     for i, test in enumerate(data.get("tests") or [], start=1):
         if not isinstance(test, dict):
@@ -134,7 +137,7 @@ def _check_own_config(path: Path) -> set[str]:
             if conf.get("response_format") or passthrough.get("response_format") or \
                     passthrough.get("structured_outputs"):
                 labels.add(entry.get("label") or entry.get("id"))
-    return labels
+    return labels, data
 
 
 def _raise_request_errors(rows: list[dict], run_dir: Path, max_tokens: int) -> None:

@@ -14,7 +14,7 @@ from typing import ClassVar
 import pandas as pd
 
 from evalkit.errors import ConfigError
-from evalkit.promptfoo import parse_output
+from evalkit.promptfoo import parse_output, recorded_runs
 from evalkit.result import FRACTION, LayerResult, Metric, MetricSpec, ToolRun, catalog_metric, rate
 from evalkit.safety import bbq as bbq_mod
 from evalkit.safety.config import REFUSAL_SETS
@@ -249,8 +249,7 @@ class SafetyResult(LayerResult):
         return out
 
     def tool_runs(self) -> list[ToolRun]:
-        ran = self.promptfoo
-        return [ToolRun(list(ran["command"]), ran.get("duration_s"))] if ran.get("command") else []
+        return recorded_runs(self.promptfoo)
 
     def summary(self) -> pd.DataFrame:
         """The metrics with what each one means: for safety, the scorecard rows are what a reader looks at first."""
