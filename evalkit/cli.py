@@ -35,20 +35,31 @@ def _cmd_serve(args) -> int:
 
 def _cmd_status(args) -> int:
     from evalkit.serve.http import answers_at
-    from evalkit.serve.state import project_servers
+    from evalkit.serve.sharing import users_of
+    from evalkit.serve.state import scan_servers
 
     settings = get_settings()
-    servers = project_servers(settings)
-    if not servers:
+    scan = scan_servers(settings)
+    if not scan.servers:
         print("No server started by evalkit is running.")
-    for info in servers:
+    orphans = False
+    for info in scan.servers:
         state = "answering" if answers_at(info.base_url, settings) else "NOT answering"
-        alive = info.owner_alive()
-        owner = ("owner: none (runs until `evalkit stop`)" if alive is None
-                 else f"owner: {info.owner or info.owner_pid}, {'alive' if alive else 'GONE: an orphan'}")
-        print(f"{info.model}  {info.base_url}  pid {info.pid}  {state}  {owner}  log: {info.log_path}")
-    if any(info.owner_alive() is False for info in servers):
+        users = users_of(info, settings)
+        if info.legacy:
+            life = (f"started by an earlier evalkit; ends with {info.owner or f'pid {info.owner_pid}'}"
+                    if info.owner_pid else "started by an earlier evalkit; runs until `evalkit stop`")
+            orphans |= bool(info.owner_pid) and not users
+        else:
+            life = ("kept: runs until `evalkit stop`" if info.keep else "shared: stops when its last user leaves"
+                    ) + f"; started by {info.owner}"
+        print(f"{info.model}  {info.base_url}  pid {info.pid}  {state}  log: {info.log_path}")
+        print(f"    {life}")
+        print(f"    users ({len(users)}): " + ("; ".join(str(u) for u in users) or "none"))
+    if orphans:
         print("Servers whose owner has ended: `evalkit stop --orphans` stops them.")
+    for note in scan.notes:
+        print(note)
     if settings.base_url:
         state = "answering" if answers_at(settings.base_url, settings) else "NOT answering"
         print(f"EVALKIT_BASE_URL {settings.base_url}: {state}")
@@ -59,10 +70,11 @@ def _cmd_stop(args) -> int:
     from evalkit.serve import stop_servers
 
     stopped = stop_servers(args.port, orphans=args.orphans)
-    for info in stopped:
-        print(f"stopped {info.model} at {info.base_url} (pid {info.pid})")
+    for info, users in stopped:
+        used = "; ".join(str(u) for u in users) or "nobody"
+        print(f"stopped {info.model} at {info.base_url} (pid {info.pid}); it was used by: {used}")
     if not stopped:
-        what = "whose owner has ended " if args.orphans else ""
+        what = "that nobody uses " if args.orphans else ""
         print(f"No server started by evalkit {what}was running" + (f" on port {args.port}." if args.port else "."))
     return 0
 
@@ -100,13 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-model-len", type=int, default=None)
     p.set_defaults(func=_cmd_serve)
 
-    p = sub.add_parser("status", help="list servers started by evalkit, whether they answer, and their owner")
+    p = sub.add_parser("status", help="list servers started by evalkit, whether they answer, and who uses them")
     p.set_defaults(func=_cmd_status)
 
-    p = sub.add_parser("stop", help="stop servers started by evalkit")
+    p = sub.add_parser("stop", help="stop servers started by evalkit, for everyone using them")
     p.add_argument("--port", type=int, default=None, help="only the server on this port")
     p.add_argument("--orphans", action="store_true",
-                   help="only servers whose owner (a kernel, an `evalkit run`) has ended")
+                   help="only servers nobody uses any more (a server started by an earlier evalkit whose owner "
+                        "has ended; the servers of this version stop by themselves)")
     p.set_defaults(func=_cmd_stop)
 
     p = sub.add_parser("env", help="print versions, hardware and offline flags")

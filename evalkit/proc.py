@@ -112,18 +112,19 @@ def _check_command(command: Sequence[str]) -> list[str]:
 def stop_group(proc: subprocess.Popen, grace_s: float = 10.0) -> int:
     """Terminate a process group started by this module, wait up to ``grace_s``, then kill it."""
     if proc.poll() is None:
-        _signal_group(proc.pid, signal.SIGTERM)
+        signal_group(proc.pid, signal.SIGTERM)
         try:
             proc.wait(grace_s)
         except subprocess.TimeoutExpired:
-            _signal_group(proc.pid, signal.SIGKILL)
+            signal_group(proc.pid, signal.SIGKILL)
             proc.wait(5)
     # children of the leader may outlive it: end the rest of the group too
-    _signal_group(proc.pid, signal.SIGKILL)
+    signal_group(proc.pid, signal.SIGKILL)
     return proc.returncode
 
 
-def _signal_group(pgid: int, sig: int) -> None:
+def signal_group(pgid: int, sig: int) -> None:
+    """Send ``sig`` to a process group (nothing if it has gone)."""
     try:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
@@ -133,13 +134,13 @@ def _signal_group(pgid: int, sig: int) -> None:
 def stop_pid(pid: int, grace_s: float = 10.0) -> bool:
     """Stop a process group by the leader's pid (a server from an earlier Python process). True if it was alive."""
     if not pid_alive(pid):
-        _signal_group(pid, signal.SIGKILL)
+        signal_group(pid, signal.SIGKILL)
         return False
-    _signal_group(pid, signal.SIGTERM)
+    signal_group(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline and pid_alive(pid):
         time.sleep(0.2)
-    _signal_group(pid, signal.SIGKILL)
+    signal_group(pid, signal.SIGKILL)
     return True
 
 
@@ -156,6 +157,28 @@ def pid_alive(pid: int) -> bool:
             return fh.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return True
+
+
+def start_time(pid: int) -> int | None:
+    """When the process ``pid`` started (clock ticks since boot, from /proc); None if it is gone or unknown.
+
+    A pid alone can be reused by another program once its process ended; the pair (pid, start time) cannot.
+    """
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[19]) if fields[0] != "Z" else None  # field 22 of stat; fields[0] is field 3
+
+
+def same_process(pid: int | None, started: int | None) -> bool:
+    """Whether ``pid`` is still the process that had start time ``started`` (without one: whether it is alive)."""
+    if not pid:
+        return False
+    if started is None or not os.path.exists("/proc/self/stat"):
+        return pid_alive(pid)
+    return start_time(pid) == started
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
@@ -283,7 +306,7 @@ def run(
         raise
     finally:
         reader.join(10)
-        _signal_group(proc.pid, signal.SIGKILL)
+        signal_group(proc.pid, signal.SIGKILL)
         if log:
             log.close()
     if stopped_because:

@@ -20,7 +20,9 @@ MARKERS = {"unit", "integration", "notebooks", "browser", "faults"}
 # what the fault suite counts, printed at the end of the run; "processes left" and "leaks found" are defects
 # wherever they are not 0
 FIGURES = ("cycles run", "faults injected", "bad inputs tried", "files scanned for secrets",
-           "seconds to notice a hung server", "processes left", "leaks found")
+           "seconds to notice a hung server", "rooms run", "room calls", "room calls failed",
+           "seconds to stop after last user", "benchmarks kept from killed sweeps", "processes left",
+           "leaks found")
 _FIGURES = pytest.StashKey[collections.Counter]()
 
 

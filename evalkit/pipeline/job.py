@@ -203,7 +203,8 @@ def run_models(profile: str, models: list[str], *, only: list[str] | None = None
             server = pending.pop().ready() if pending else None
             wanted = resolve_model(name).name
             if server is not None and server.model != wanted:  # an adapter of the base server started ahead
-                server = server.for_model(wanted)
+                base, server = server, server.for_model(wanted)
+                base.stop()  # the adapter's handle holds the server now
 
             def start_next(following=models[i + 1] if i + 1 < len(models) else None):
                 nxt = following and prestart(following, echo=echo)

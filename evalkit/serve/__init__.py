@@ -6,14 +6,16 @@ router); a server this project already started for the same model (state files u
 server answering on the chosen port with the same model; otherwise a new ``python -m
 vllm.entrypoints.openai.api_server`` (on a CPU through :mod:`~evalkit.serve.vllm_fork`, which starts in half
 the time) bound to 127.0.0.1, watched while it starts, with its log kept, once :mod:`~evalkit.serve.memory`
-found room for it. A server that ``serve()`` starts belongs to the calling process and ends with it (a
-parent-death signal on Linux), so a killed kernel or job leaves nothing running; one started by ``evalkit
-serve`` (``keep=True``) outlives it until ``evalkit stop``. ``evalkit status`` shows each server's owner;
-``evalkit stop --orphans`` ends servers whose owner is gone. :func:`prestart` starts the next model's server
-without waiting for it (``evalkit run --models``).
+found room for it. A server that ``serve()`` starts is shared: every process that attaches to it through
+evalkit is one of its users, and a keeper process (:mod:`~evalkit.serve.keeper`) stops it when the last user
+has left or ended, however it ended, so a killed kernel or job leaves nothing running and closing the notebook
+that started it does not stop a run in another; one started by ``evalkit serve`` (``keep=True``) runs until
+``evalkit stop``. ``evalkit status`` shows who uses each server; ``evalkit stop`` stops it for everyone.
+:func:`prestart` starts the next model's server without waiting for it (``evalkit run --models``).
 
 The package is split by concern: :mod:`~evalkit.serve.http` (requests to an endpoint, ports),
 :mod:`~evalkit.serve.resolve` (which model), :mod:`~evalkit.serve.state` (the servers this project started),
+:mod:`~evalkit.serve.sharing` (who uses them, leaving, stopping), :mod:`~evalkit.serve.keeper`,
 :mod:`~evalkit.serve.server` (:class:`Server`, :func:`attach`) and :mod:`~evalkit.serve.start` (:func:`serve`, the
 vLLM command line).
 """
@@ -25,5 +27,5 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "resolve": ("resolve_model",),
     "server": ("Server", "attach"),
     "start": ("Starting", "prestart", "serve"),
-    "state": ("project_servers", "stop_servers"),
+    "sharing": ("stop_servers",),
 })

@@ -1,4 +1,8 @@
-"""A served model: :class:`Server` (its base URL, model, context and health) and :func:`attach` to any endpoint."""
+"""A served model: :class:`Server` (its base URL, model, context and health) and :func:`attach` to any endpoint.
+
+A handle on a server this project started makes its process one of the server's users (:func:`hold`);
+:meth:`Server.stop` leaves, and the last user to leave stops the server unless it is kept.
+"""
 
 from __future__ import annotations
 
@@ -17,17 +21,24 @@ from evalkit.errors import (
 )
 from evalkit.serve.http import heartbeat, http_json, list_models, normalize_base_url
 from evalkit.serve.resolve import ModelRef, pick_served, tokenizer_for
-from evalkit.serve.state import ServerInfo, project_servers, state_path
+from evalkit.serve.sharing import join, release
+from evalkit.serve.state import ServerInfo, port_lock, project_servers, read_state, state_path
 from evalkit.settings import Settings, get_settings
 
 
 class Server:
-    """A running OpenAI-compatible endpoint; stops on ``__exit__`` only if this object started it."""
+    """A running OpenAI-compatible endpoint; ``__exit__`` leaves it (the last user leaving stops it).
 
-    def __init__(self, info: ServerInfo, process=None, started: bool = False, settings: Settings | None = None):
+    ``started``: this handle's call started the server. ``holding``: this handle counts this process among the
+    server's users (handles on servers this project started do; endpoints elsewhere have no users).
+    """
+
+    def __init__(self, info: ServerInfo, process=None, started: bool = False, settings: Settings | None = None,
+                 holding: bool = False):
         self.info = info
-        self.process = process
+        self.process = process  # the keeper, for the process that started the server
         self.started = started
+        self.holding = holding
         self.settings = settings or get_settings()
 
     # --- identity
@@ -82,8 +93,10 @@ class Server:
                 f"the adapter {name} existed, or without it.",
                 fix="stop it (`evalkit stop`) and start it again: a server for a base model loads every adapter "
                     "found for it at start.")
+        if self.holding:
+            join(self.info, self.settings)  # one more handle of this process: each one leaves on its own
         return Server(replace(self.info, model=name), process=self.process, started=self.started,
-                      settings=self.settings)
+                      settings=self.settings, holding=self.holding)
 
     # --- health
     def healthy(self, timeout: float | None = None) -> bool:
@@ -145,15 +158,16 @@ class Server:
 
     # --- lifetime
     def stop(self) -> None:
-        """Stop the server if this object started it; attached servers are left alone."""
-        if not self.started:
-            return
+        """Leave the server: when no other process (or handle) uses it and it is not kept, it stops.
+
+        A handle on an endpoint this project did not start leaves nothing running and stops nothing.
+        ``evalkit stop`` stops a server for everyone.
+        """
+        if self.holding:
+            self.holding = False
+            release(self.info, self.settings)
         if self.process is not None:
-            proc.stop_group(self.process)
-        elif self.info.pid:
-            proc.stop_pid(self.info.pid)
-        if self.info.port:
-            state_path(self.settings, self.info.port).unlink(missing_ok=True)
+            self.process.poll()  # the keeper, once it has ended, is not left a zombie
         self.started = False
 
     def __enter__(self) -> Server:
@@ -194,9 +208,29 @@ def attach(base_url: str, model: str | None = None, settings: Settings | None = 
                       max_model_len=entry.get("max_model_len"))
     for known in project_servers(settings):
         if normalize_base_url(known.base_url) == url:
-            info = replace(known, model=name)  # the base's server answering for one of its adapters keeps that name
-            break
+            held = hold(known, settings)
+            if held is not None:  # the base's server answering for one of its adapters keeps that name
+                held.info = replace(held.info, model=name)
+                return held
     return Server(info, started=False, settings=settings)
+
+
+def hold(info: ServerInfo, settings: Settings) -> Server | None:
+    """A handle on a server this project started, this process among its users; None if it has stopped since.
+
+    Joining happens under the port's lock, so a server whose last user is leaving is not joined as it stops.
+    """
+    if info.legacy:  # started before shared servers: it ends with its starter, whoever attaches
+        return Server(info, settings=settings)
+    with port_lock(settings, info.port):
+        try:
+            current = read_state(state_path(settings, info.port))
+        except (OSError, ValueError):
+            return None
+        if current.id != info.id or not current.running():
+            return None
+        join(current, settings)
+    return Server(current, settings=settings, holding=True)
 
 
 def attach_same_model(url: str, ref: ModelRef, settings: Settings) -> Server:

@@ -8,18 +8,15 @@ starts, with its log kept.
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
+import secrets
 import shlex
 import sys
-import threading
 import time
 import warnings
-from dataclasses import asdict
 from pathlib import Path
 
-from evalkit import proc
-from evalkit.envreport import gpu_info
+from evalkit.envreport import gpu_info, package_version
 from evalkit.errors import (
     ConfigError,
     NotEnoughMemoryError,
@@ -29,10 +26,12 @@ from evalkit.errors import (
 )
 from evalkit.models import adapters_of, check_adapter, check_model_folder
 from evalkit.serve.http import answers_at, list_models, port_free
+from evalkit.serve.keeper import launch
 from evalkit.serve.memory import check_room
 from evalkit.serve.resolve import ModelRef, resolve_model
-from evalkit.serve.server import Server, attach, attach_same_model
-from evalkit.serve.state import ServerInfo, port_lock, project_servers, state_path
+from evalkit.serve.server import Server, attach, attach_same_model, hold
+from evalkit.serve.sharing import describe_process, leave, live_users, mark_kept, stop_server
+from evalkit.serve.state import ServerInfo, port_lock, project_servers, read_state, state_path, write_state
 from evalkit.settings import Settings, get_settings
 
 
@@ -48,11 +47,13 @@ def serve(
     echo: bool = True,
     keep: bool = False,
 ) -> Server:
-    """Attach to a server for ``model`` or start one; use as a context manager to stop what was started.
+    """Attach to a server for ``model`` or start one; as a context manager, leave it at the end.
 
-    A server this call starts belongs to this process and ends when it ends, however it ends (on Linux, a
-    parent-death signal), so a killed kernel or job leaves no server behind; ``keep=True`` (what
-    ``evalkit serve`` does) starts one that runs until ``evalkit stop``.
+    A server this project starts is shared: it runs while any process that attached to it through evalkit
+    lives (this one, a notebook's kernel, an ``evalkit perf`` in a terminal), and stops when the last of them
+    leaves (:meth:`Server.stop`, the end of a ``with`` block) or ends, however it ends: a killed kernel or job
+    leaves no server behind, and closing the notebook that started it does not stop a run in another.
+    ``keep=True`` (what ``evalkit serve`` does) starts one that runs until ``evalkit stop``.
 
     Args:
         model: preset name, local model folder or hub id (default: settings.model).
@@ -76,17 +77,26 @@ def serve(
         srv = serve(ref.base, port=port, max_model_len=max_model_len, extra_args=extra_args,
                     start_timeout_s=start_timeout_s, settings=settings, echo=echo, keep=keep)
         _say(echo, f"{ref.name} is a LoRA adapter of {ref.base}: requests go to it on the same server")
-        return srv.for_model(ref.name)
+        try:
+            return srv.for_model(ref.name)
+        finally:
+            srv.stop()  # the adapter's handle holds the server now (or, if it failed, nothing does)
     explicit = port is not None
     port = port or settings.port
     for info in project_servers(settings):
-        if info.model == ref.name and answers_at(info.base_url, settings):
-            _say(echo, f"attached to {info.model} at {info.base_url} (started earlier by evalkit, pid {info.pid})")
-            return Server(info, settings=settings)
+        srv = _hold_same(info, ref, settings)
+        if srv is not None:
+            _say(echo, f"attached to {info.model} at {info.base_url} (started earlier by evalkit, pid {info.pid}; "
+                 f"{_users_words(srv)})")
+            if keep and not (srv.info.legacy or srv.info.keep):
+                srv.info = mark_kept(srv.info, settings)
+                _say(echo, "it now runs until `evalkit stop`, whoever uses it")
+            return srv
     with port_lock(settings, port):
         for info in project_servers(settings):  # someone may have started it while we waited for the lock
-            if info.model == ref.name and answers_at(info.base_url, settings):
-                return Server(info, settings=settings)
+            srv = _hold_same(info, ref, settings) if info.port == port else None
+            if srv is not None:
+                return srv
         if not port_free(settings.host, port):
             url = f"http://{settings.host}:{port}/v1"
             try:
@@ -205,11 +215,16 @@ def server_env(device: str, settings: Settings) -> dict[str, str]:
     return settings.tool_env(extra)
 
 
-def _owner(keep: bool) -> tuple[int | None, str]:
-    if keep:
-        return None, "none: runs until `evalkit stop`"
-    name = " ".join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv[:2])) or "python"
-    return os.getpid(), f"pid {os.getpid()} ({name[:60]})"
+def _hold_same(info: ServerInfo, ref: ModelRef, settings: Settings) -> Server | None:
+    """A handle on ``info``'s server if it serves ``ref`` and answers (this process joins its users)."""
+    if info.model != ref.name or not answers_at(info.base_url, settings):
+        return None
+    return hold(info, settings)
+
+
+def _users_words(srv: Server) -> str:
+    users = live_users(srv.info.users_dir(srv.settings))
+    return f"{len(users)} process{'es' if len(users) != 1 else ''} use it"
 
 
 def _start(ref: ModelRef, port: int, max_model_len, extra_args, start_timeout_s, settings: Settings, echo,
@@ -220,7 +235,8 @@ def _start(ref: ModelRef, port: int, max_model_len, extra_args, start_timeout_s,
 class Starting:
     """A server spawned and still starting; :meth:`ready` waits until it answers and returns its :class:`Server`.
 
-    ``with`` stops it when the block is left before :meth:`ready` returned (an error or an interrupt meanwhile).
+    ``process`` is the server's keeper (:mod:`evalkit.serve.keeper`), which runs vLLM. ``with`` stops the server
+    when the block is left before :meth:`ready` returned (an error or an interrupt meanwhile).
     """
 
     def __init__(self, ref: ModelRef, process, info: ServerInfo, timeout_s: float, settings: Settings, echo: bool):
@@ -236,7 +252,21 @@ class Starting:
             self.stop()
 
     def stop(self) -> None:
-        proc.stop_group(self.process)
+        """Stop the server being started (for everyone: no one else could attach while it started)."""
+        self._learn_pid()
+        stop_server(self.info, self.settings)
+        self.process.poll()
+        leave(self.info, self.settings)  # this process's count on a server that is gone
+
+    def _learn_pid(self) -> None:
+        """Take vLLM's pid from the state file once the keeper has written it."""
+        if self.info.pid is None:
+            try:
+                written = read_state(state_path(self.settings, self.info.port))
+            except (OSError, ValueError):
+                return
+            if written.id == self.info.id:
+                self.info = written
 
     def _failed(self, message: str, fix: str) -> ServerStartError:
         log = Path(self.info.log_path)
@@ -245,28 +275,32 @@ class Starting:
 
     def ready(self) -> Server:
         """Wait until the server answers /v1/models; raise :class:`ServerStartError` when it exits or times out."""
-        info, started = self.info, self.info.started_at
+        started = self.info.started_at
         try:
             polls, said = 0, time.time()
             while True:
                 polls += 1
+                self._learn_pid()
+                info = self.info
                 if self.echo and time.time() - said >= 5:  # a start takes seconds to minutes: say it is going on
                     said = time.time()
                     _say(self.echo, f"vLLM starting {self.ref.name}: {said - started:.0f} s"
                          + (f"; its log says: {_last_line(Path(info.log_path))}" if info.log_path else ""))
                 code = self.process.poll()
                 if code is not None:
+                    how = f"was killed by signal {code - 128}" if code > 128 else f"exited with code {code}"
                     raise self._failed(
-                        f"vLLM exited with code {code} after {time.time() - started:.0f} s while starting "
-                        f"{self.ref.name}.", "read the log lines above; rerun the command by hand to experiment.")
+                        f"vLLM {how} after {time.time() - started:.0f} s while starting {self.ref.name}.",
+                        "read the log lines above; rerun the command by hand to experiment.")
                 try:
                     served = list_models(info.base_url, self.settings.request_timeout_s,
-                                         self.settings.api_key_value())
+                                         self.settings.api_key_value()) if info.pid else None
+                except (OSError, ValueError):
+                    served = None
+                if served is not None:
                     info.max_model_len = next((m.get("max_model_len") for m in served if m["id"] == self.ref.name),
                                               None)
                     break
-                except (OSError, ValueError):
-                    pass
                 if time.time() - started > self.timeout_s:
                     raise self._failed(
                         f"vLLM did not answer on {info.base_url} within {self.timeout_s:.0f} s.",
@@ -276,17 +310,21 @@ class Starting:
             self.stop()
             raise
         info.ready_s = round(time.time() - started, 1)
-        state_path(self.settings, info.port).write_text(json.dumps(asdict(info), indent=2))
+        write_state(state_path(self.settings, info.port), info)  # the keeper takes the two numbers over
         # a server started ahead (prestart) that answers at the first look was ready some time before
         when = f"after {info.ready_s} s" if polls > 1 else f"within {info.ready_s} s (started ahead)"
         _say(self.echo, f"vLLM ready for {self.ref.name} at {info.base_url} {when}")
-        self.server = Server(info, process=self.process, started=True, settings=self.settings)
+        self.server = Server(info, process=self.process, started=True, settings=self.settings, holding=True)
         return self.server
 
 
 def _spawn(ref: ModelRef, port: int, max_model_len, extra_args, start_timeout_s, settings: Settings, echo,
            keep: bool = False) -> Starting:
-    """Check that vLLM, the model folder and the memory are there, then start the server's process."""
+    """Check that vLLM, the model folder and the memory are there, then start the server's keeper and vLLM.
+
+    This process is the server's first user; the keeper (its own session, so it outlives this process) starts
+    vLLM and stops it when no user is left (:mod:`evalkit.serve.keeper`).
+    """
     if importlib.util.find_spec("vllm") is None:
         raise ToolMissingError(
             "vLLM is not installed in this Python environment.",
@@ -305,14 +343,12 @@ def _spawn(ref: ModelRef, port: int, max_model_len, extra_args, start_timeout_s,
     stamp = time.strftime("%Y%m%d-%H%M%S")
     log_path = settings.runs_dir / "servers" / f"{ref.name.replace('/', '_')}-{port}-{stamp}.log"
     _say(echo, f"starting vLLM ({device}) for {ref.name} on port {port}; log: {log_path}")
-    started = time.time()
-    owner_pid, owner = _owner(keep)
-    tied = owner_pid is not None and threading.current_thread() is threading.main_thread()
-    process = proc.spawn(command, log_path=log_path, env=server_env(device, settings), die_with_parent=tied)
     info = ServerInfo(model=ref.name, base_url=f"http://{settings.host}:{port}/v1", tokenizer=ref.tokenizer,
-                      source=ref.source, pid=process.pid, port=port, command=command, log_path=str(log_path),
-                      started_at=started, device=device, owner_pid=owner_pid, owner=owner)
-    return Starting(ref, process, info, start_timeout_s or settings.start_timeout_s, settings, echo)
+                      source=ref.source, port=port, command=command, log_path=str(log_path), started_at=time.time(),
+                      device=device, owner=f"pid {os.getpid()} ({describe_process()})", id=secrets.token_hex(4),
+                      keep=keep, evalkit=package_version("evalkit") or "")
+    keeper = launch(info, settings, server_env(device, settings))
+    return Starting(ref, keeper, info, start_timeout_s or settings.start_timeout_s, settings, echo)
 
 
 def prestart(model: str, settings: Settings | None = None, echo: bool = True) -> Starting | None:

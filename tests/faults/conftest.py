@@ -1,7 +1,7 @@
 """What the fault tests count: the processes of each tool and the ports held, before a fault and after it.
 
-A :class:`Census` is taken before a fault; :meth:`Census.left` waits (bounded) until every vLLM, GuideLLM,
-lm-eval, promptfoo, node and kernel process that appeared since has ended and every port opened since is free,
+A :class:`Census` is taken before a fault; :meth:`Census.left` waits (bounded) until every server keeper, vLLM,
+GuideLLM, lm-eval, promptfoo, node and kernel process that appeared since has ended and every port opened since is free,
 and returns what is still there. Its count goes to the suite's "processes left" figure.
 """
 
@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 KINDS = {
+    "keeper": ("evalkit.serve.keeper",),  # first: its command line names its server's state file only
     "vllm": ("vllm_fork.py", "vllm.entrypoints", "VLLM::"),
     "guidellm": ("guidellm",),
     "lm-eval": ("lm_eval", "lm-eval"),

@@ -16,7 +16,9 @@ import time
 import pytest
 
 from evalkit import proc
-from evalkit.serve import attach, project_servers, serve
+from evalkit.serve import attach, serve
+from evalkit.serve.sharing import users_of
+from evalkit.serve.state import project_servers
 from evalkit.settings import Settings
 
 CYCLES = int(os.environ.get("EVALKIT_FAULT_CYCLES", "20"))
@@ -33,6 +35,10 @@ srv.stop()
 
 
 def test_start_attach_stop_cycles(faults, figures, tmp_path):
+    """However the owner of a server ends, the server stays while this process uses it and goes when it leaves.
+
+    `evalkit stop` instead stops it at once, for everyone, and says who was using it.
+    """
     runs, port = tmp_path / "runs", 8790
     settings = Settings(runs_dir=runs, port=port)
     for cycle in range(CYCLES):
@@ -42,22 +48,34 @@ def test_start_attach_stop_cycles(faults, figures, tmp_path):
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         url, pid = owner.stdout.readline().split()
         # attach twice: by URL, and by model (serve() finds the running server instead of starting one)
-        assert attach(url, settings=settings).model == "ladder-s"
+        first = attach(url, settings=settings)
         again = serve("ladder-s", settings=settings, echo=False)
-        assert not again.started and again.info.pid == int(pid)
-        assert [s.owner_alive() for s in project_servers(settings)] == [True]
-        if ending == "owner stops it":
-            owner.communicate("\n", timeout=60)
-        elif ending == "owner gets SIGTERM":
-            owner.send_signal(signal.SIGTERM)
-        elif ending == "owner gets SIGKILL":
-            owner.kill()
-        else:
+        assert first.model == "ladder-s" and not again.started and again.info.pid == int(pid)
+        [info] = project_servers(settings)
+        assert sorted(u.pid for u in users_of(info, settings)) == sorted([owner.pid, os.getpid()])
+        if ending == "evalkit stop":
             done = subprocess.run([sys.executable, "-m", "evalkit.cli", "stop", "--port", str(port)],
                                   env={**os.environ, "EVALKIT_RUNS_DIR": str(runs)}, capture_output=True,
                                   text=True, timeout=60)
             assert done.returncode == 0 and "ladder-s" in done.stdout, done.stdout + done.stderr
+            assert f"pid {owner.pid} " in done.stdout and f"pid {os.getpid()} " in done.stdout  # who used it
             owner.communicate("\n", timeout=60)
+        else:
+            if ending == "owner stops it":
+                owner.communicate("\n", timeout=60)
+            elif ending == "owner gets SIGTERM":
+                owner.send_signal(signal.SIGTERM)
+            else:
+                owner.kill()
+            owner.wait(60)
+            time.sleep(2)  # the keeper looks once a second
+            assert again.healthy(), f"cycle {cycle + 1}: the server stopped when its owner ({ending}) while used"
+            first.stop()
+            assert again.healthy()  # this process still holds it through the second handle
+            ended = time.monotonic()
+            again.stop()  # the last user leaves: the server stops before stop() returns
+            figures["seconds to stop after last user"] = max(figures["seconds to stop after last user"],
+                                                                 round(time.monotonic() - ended))
         owner.wait(60)
         figures["cycles run"] += 1
         figures["faults injected"] += ending in ("owner gets SIGTERM", "owner gets SIGKILL")

@@ -10,7 +10,8 @@ import time
 import pytest
 
 from evalkit import errors, proc
-from evalkit.serve import prestart, project_servers, serve
+from evalkit.serve import prestart, serve
+from evalkit.serve.state import project_servers
 
 
 def group_members(pgid: int) -> list[int]:
@@ -66,7 +67,7 @@ def test_cli_server_outlives_the_command_and_stop_ends_it(test_settings, tmp_pat
         assert proc.pid_alive(pid) and group_members(pid)
         status = subprocess.run(evalkit + ["status"], env=env, capture_output=True, text=True, timeout=60)
         assert "smollm2-135m" in status.stdout and "answering" in status.stdout  # the default model
-        assert "owner: none (runs until `evalkit stop`)" in status.stdout
+        assert "kept: runs until `evalkit stop`" in status.stdout and "users (0): none" in status.stdout
         stop = subprocess.run(evalkit + ["stop"], env=env, capture_output=True, text=True, timeout=120)
         assert f"pid {pid}" in stop.stdout
         assert group_members(pid) == []

@@ -1,9 +1,7 @@
 """Server resolution and error paths that need no vLLM: unknown models, busy ports, silent URLs."""
 
 import json
-import os
 import socket
-import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -200,32 +198,6 @@ def test_head_size_too_small_for_cpu_is_refused_before_start(settings, tmp_path)
     with pytest.raises(errors.UnknownModelError) as info:
         check_model_folder(folder, "cpu")
     assert "head size of 8" in str(info.value) and "at least 32" in str(info.value)
-
-
-def test_stop_orphans_ends_only_servers_whose_owner_is_gone(settings, tmp_path):
-    from dataclasses import asdict
-
-    from evalkit import proc
-    from evalkit.serve.state import ServerInfo, project_servers, state_path, stop_servers
-
-    gone = subprocess.Popen([sys.executable, "-c", "pass"])
-    gone.wait()  # a pid that no longer runs: the owner of the orphan
-    sleepers = {}
-    for port, owner_pid in ((9101, gone.pid), (9102, os.getpid()), (9103, None)):
-        sleeper = proc.spawn(["sleep", "60"], log_path=tmp_path / f"{port}.log")
-        sleepers[port] = sleeper
-        info = ServerInfo(model=f"m{port}", base_url=f"http://127.0.0.1:{port}/v1", tokenizer="t", pid=sleeper.pid,
-                          port=port, owner_pid=owner_pid, owner="test")
-        state_path(settings, port).parent.mkdir(parents=True, exist_ok=True)
-        state_path(settings, port).write_text(json.dumps(asdict(info)))
-    try:
-        assert {s.port: s.owner_alive() for s in project_servers(settings)} == {9101: False, 9102: True, 9103: None}
-        stopped = stop_servers(settings=settings, orphans=True)
-        assert [s.port for s in stopped] == [9101] and sleepers[9101].wait(10) is not None
-        assert sorted(s.port for s in project_servers(settings)) == [9102, 9103]
-    finally:
-        for sleeper in sleepers.values():
-            proc.stop_group(sleeper)
 
 
 def test_a_server_that_would_not_fit_is_refused_with_the_numbers_before_it_starts(settings, monkeypatch):
