@@ -24,6 +24,8 @@ from evalkit.perf.args import DATA_KINDS, DEFAULT_MAX_CONCURRENCY, ENDPOINTS, ST
 from evalkit.settings import get_settings
 
 REPORT_JSON, REPORT_HTML, LOG = "benchmarks.json", "benchmarks.html", "guidellm.log"
+PARTIAL_JSON = "benchmarks.partial.json"  # the benchmarks finished so far (guidellm_partial.py)
+PARTIAL_LAUNCHER = Path(__file__).with_name("guidellm_partial.py")
 REPORT_VERSION = 2  # GuideLLM 0.8's report format (metadata.version)
 _DISTRIBUTIONS = {  # our column prefix -> GuideLLM metric
     "ttft": "time_to_first_token_ms",
@@ -48,6 +50,17 @@ def guidellm_executable() -> str:
     """The guidellm console script of this Python environment (or the one on PATH)."""
     local = get_settings().venv_bin / "guidellm"
     return str(local) if local.exists() else "guidellm"
+
+
+def launch_command(command: list[str]) -> list[str]:
+    """The command that runs ``command`` (a ``guidellm run``) keeping each finished benchmark on disk at once.
+
+    GuideLLM's console script of this environment runs through :mod:`evalkit.perf.guidellm_partial`, which
+    writes ``benchmarks.partial.json`` after every benchmark; any other executable runs as it is.
+    """
+    if Path(command[0]).name == "guidellm":
+        return [sys.executable, str(PARTIAL_LAUNCHER), *command[1:]]
+    return list(command)
 
 
 def build_command(p: dict, *, target: str, model: str, tokenizer: str, run_dir: Path, api_key: str = "") -> list[str]:

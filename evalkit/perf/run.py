@@ -27,11 +27,13 @@ from evalkit.perf.args import PerfArgs, check_params
 from evalkit.perf.cost import hourly_price
 from evalkit.perf.guidellm import (
     LOG,
+    PARTIAL_JSON,
     REPORT_HTML,
     REPORT_JSON,
     GuideLLMProgress,
     build_command,
     default_workers,
+    launch_command,
     lost_timings,
     parse_report,
 )
@@ -72,9 +74,11 @@ def _run_watched(command, env, run_dir: Path, srv, *, echo: bool, timeout_s: flo
             return stalled[-1]
         return None
 
-    ran = proc.run(command, env=env, cwd=run_dir, timeout_s=timeout_s, log_path=run_dir / LOG, echo=progress,
-                   watch=watch, heartbeat=srv.heartbeat("guidellm") if echo and hasattr(srv, "heartbeat") else None)
-    return ran, died, stalled
+    ran = proc.run(launch_command(command), env=env, cwd=run_dir, timeout_s=timeout_s, log_path=run_dir / LOG,
+                   echo=progress, watch=watch,
+                   heartbeat=srv.heartbeat("guidellm") if echo and hasattr(srv, "heartbeat") else None)
+    # messages name GuideLLM's own command, the one to rerun by hand (the log shows the launcher too)
+    return dataclasses.replace(ran, command=list(command)), died, stalled
 
 
 D = PerfArgs.defaults()  # the run arguments' defaults, from their one source
@@ -179,7 +183,7 @@ def sweep(
                                      fix="start the server with `evalkit serve` (or check the base URL) and rerun.")
     run_dir = (Path(run_dir) if run_dir else new_run_dir(f"perf-{profile}")).resolve()  # GuideLLM runs inside it
     run_dir.mkdir(parents=True, exist_ok=True)
-    for stale in (REPORT_JSON, REPORT_HTML, RESULT_FILE):  # a rerun into the same folder must not leave old files
+    for stale in (REPORT_JSON, PARTIAL_JSON, REPORT_HTML, RESULT_FILE):  # a rerun must not leave old files
         (run_dir / stale).unlink(missing_ok=True)
     command = build_command(p, target=srv.root_url, model=srv.model, tokenizer=srv.tokenizer, run_dir=run_dir,
                             api_key=api_key_of(srv))
@@ -204,7 +208,7 @@ def sweep(
         # both are races in GuideLLM: a second run usually completes; the failed run's log is kept
         kept_log = run_dir / f"guidellm.{'stalled' if stalled else 'failed'}-{len(reruns) + 1}.log"
         (run_dir / LOG).replace(kept_log)
-        for stale in (REPORT_JSON, REPORT_HTML):
+        for stale in (REPORT_JSON, PARTIAL_JSON, REPORT_HTML):
             (run_dir / stale).unlink(missing_ok=True)
         why = stalled[0] + " " if stalled else lost
         reruns.append(f"{why}GuideLLM was rerun (its log: {kept_log.name}"
@@ -212,6 +216,9 @@ def sweep(
         if echo:
             print(f"[evalkit] {reruns[-1]}", flush=True)
     report = run_dir / REPORT_JSON
+    partial = run_dir / PARTIAL_JSON
+    if not report.exists() and partial.exists():  # stopped early: the benchmarks it had finished
+        report = partial
     result = None
     rows = None
     if report.exists():
@@ -220,6 +227,11 @@ def sweep(
         except ToolError:
             if ran.ok and not died:
                 raise
+    if report == partial and rows is not None:
+        meta["warnings"].insert(0, f"GuideLLM was stopped after {len(rows)} of {points} benchmark(s); the "
+                                f"finished ones are kept (from {PARTIAL_JSON}).")
+    elif partial.exists():
+        partial.unlink()  # the full report has every benchmark
     if rows is not None:
         result = PerfResult(
             run_dir=str(run_dir), model=srv.model, base_url=srv.base_url, params=p, env=env_report(),
@@ -242,8 +254,12 @@ def sweep(
                         fix="rerun it; if it recurs, run fewer benchmarks (a concurrent profile with a few stream "
                         "counts) or raise stall_timeout_s.", kept=run_dir)
     if died or not ran.ok:
-        saved = (" Its JSON report was read into result.json (complete=False)." if result
-                 else " It wrote no JSON report.")
+        if result and report == partial:
+            saved = (f" The {len(rows)} of {points} benchmark(s) it had finished are kept in result.json "
+                     f"(complete=False; perf.PerfResult.load({str(run_dir)!r})).")
+        else:
+            saved = (" Its JSON report was read into result.json (complete=False)." if result
+                     else " It finished no benchmark, so none was kept.")
         raise proc.failure(ran, tool="guidellm run", kept=run_dir, server_problem=died[0] if died else None,
                            tail=tail, detail=(f" It was run {len(reruns) + 1} times." if reruns else "") + saved,
                            fix_timeout="shorten the run (max_seconds, fewer rates) or pass timeout_s=.")

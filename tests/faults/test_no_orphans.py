@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from evalkit import proc
+from evalkit import perf, proc
 from evalkit.serve import attach, serve
 from evalkit.serve.sharing import users_of
 from evalkit.serve.state import project_servers
@@ -226,6 +226,32 @@ def test_server_killed_in_the_middle_of_a_tool_run(faults, figures, tmp_path, la
         srv.stop()
     with serve("ladder-s", settings=settings, echo=False) as fresh:  # the next serve() starts a fresh one
         assert fresh.started and fresh.healthy()
+    before.clean()
+
+
+def test_a_server_killed_under_a_sweep_keeps_the_benchmarks_it_finished(faults, figures, tmp_path):
+    before = faults.census()
+    settings = Settings(runs_dir=tmp_path / "runs", port=8794)
+    run = tmp_path / "sweep"
+    srv = serve("ladder-s", settings=settings, echo=False)
+    try:
+        running = faults.evalkit(["perf", "--base-url", srv.base_url, "--profile", "concurrent", "--rate", "1,2,4",
+                                  "--max-seconds", "6", "--run-dir", str(run)],
+                                 {"EVALKIT_RUNS_DIR": str(settings.runs_dir)})
+        deadline = time.monotonic() + 240
+        while not (run / "benchmarks.partial.json").exists() and running.poll() is None:
+            assert time.monotonic() < deadline, "no benchmark finished within 240 s"
+            time.sleep(0.2)
+        proc.stop_pid(srv.info.pid, grace_s=0)  # kill -9 of the server after its first benchmark
+        figures["faults injected"] += 1
+        out, err = running.communicate(timeout=120)
+        assert running.returncode == 2 and "ServerDiedError" in err, err[-3000:]
+        assert "of 3 benchmark(s) it had finished are kept in result.json" in err, err[-3000:]
+        kept = perf.PerfResult.load(run)
+        assert kept.complete is False and 1 <= len(kept.benchmarks) < 3 and kept.df["successful"].min() > 0
+        figures["benchmarks kept from killed sweeps"] += len(kept.benchmarks)
+    finally:
+        srv.stop()
     before.clean()
 
 

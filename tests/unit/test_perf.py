@@ -315,7 +315,7 @@ def test_guidellm_failing_mid_run_keeps_the_folder_and_says_what_failed(tmp_path
         perf.sweep(FakeServer(), run_dir=run_dir, max_seconds=1)
     message = str(info.value)
     assert "exit code 1" in message and "Backend validation request failed" in message
-    assert "wrote no JSON report" in message and info.value.kept == run_dir
+    assert "finished no benchmark, so none was kept" in message and info.value.kept == run_dir
     assert "Benchmark 1 (synchronous): started" in (run_dir / "guidellm.log").read_text()
     assert not (run_dir / "result.json").exists()
     assert "[guidellm] Benchmark 1 (synchronous): started" in capsys.readouterr().out  # progress was shown
@@ -333,6 +333,29 @@ sys.exit(2)
     assert info.value.kept == run_dir
     partial = perf.PerfResult.load(run_dir)
     assert partial.complete is False and len(partial.benchmarks) == 4
+
+
+def test_the_benchmarks_finished_before_the_server_died_are_kept(tmp_path, monkeypatch, report):
+    fake_guidellm(tmp_path, monkeypatch, f"""
+shutil.copyfile({str(report)!r}, "benchmarks.partial.json")  # what guidellm_partial.py writes as it goes
+time.sleep(60)
+""")
+    srv = FakeServer(problems=[None, "The vLLM server process (pid 1) for stories260k exited during the run."])
+    run_dir = tmp_path / "run"
+    with pytest.raises(errors.ServerDiedError) as info:
+        perf.sweep(srv, run_dir=run_dir, profile="concurrent", rates=[1, 2, 4, 8, 16], max_seconds=1, echo=False)
+    assert "The 4 of 5 benchmark(s) it had finished are kept in result.json" in str(info.value)
+    kept = perf.PerfResult.load(run_dir)
+    assert kept.complete is False and len(kept.benchmarks) == 4
+    assert kept.warnings[0].startswith("GuideLLM was stopped after 4 of 5 benchmark(s)")
+
+
+def test_the_launcher_runs_guidellm_itself_and_leaves_other_executables_alone():
+    from evalkit.perf.guidellm import PARTIAL_LAUNCHER, launch_command
+
+    assert launch_command(["/x/.venv/bin/guidellm", "run", "--profile", "kind=sweep"]) == [
+        sys.executable, str(PARTIAL_LAUNCHER), "run", "--profile", "kind=sweep"]
+    assert launch_command(["/tmp/fake-guidellm", "run"]) == ["/tmp/fake-guidellm", "run"]
 
 
 def test_server_dying_during_the_run(tmp_path, monkeypatch):
