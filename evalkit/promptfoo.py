@@ -12,9 +12,11 @@ lookup promptfoo makes, which is how the tests prove a run stays on this machine
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -250,6 +252,7 @@ def run_promptfoo(
             raise ValueError("max_concurrency must be at least 1")
         command += ["-j", str(max_concurrency)]
     command += list(extra_args or [])
+    began = time.time()
     result = proc.run(
         command,
         env=settings.tool_env(env_extra),
@@ -271,8 +274,57 @@ def run_promptfoo(
         raise TaskFileError(f"promptfoo rejected {config_path}: {message}",
                             fix="correct the config (see promptfoo.log in the run folder).", kept=run_dir)
     raise proc.failure(result, tool="promptfoo", kept=run_dir, server_problem=problem, tail=message,
+                       detail=_what_was_kept(run_dir, output, began, _requests_of(config)),
                        fix_timeout="raise the timeout or run fewer tests.",
                        fix_failed=f"read {run_dir / 'promptfoo.log'}; rerun with `evalkit` once fixed.")
+
+
+def promptfoo_db(run_dir: Path) -> Path:
+    """Promptfoo's own database in a run folder (PROMPTFOO_CONFIG_DIR): it stores each row as it finishes."""
+    return Path(run_dir) / ".promptfoo" / "promptfoo.db"
+
+
+def finished_rows(run_dir: Path | str, since: float = 0.0) -> list[dict]:
+    """The rows promptfoo had finished in its latest eval in ``run_dir`` (started after ``since``, epoch seconds).
+
+    Promptfoo writes its results file only at the end of a run; its database has every finished row as soon as
+    it is done, so a run stopped early (its server died) still shows what it measured. Each row: ``test_idx``,
+    ``prompt_idx``, ``success``, ``score``, ``output``, ``error`` and ``eval`` (promptfoo's eval id).
+    """
+    import sqlite3
+
+    db = promptfoo_db(Path(run_dir))
+    if not db.exists():
+        return []
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            latest = conn.execute("SELECT id FROM evals WHERE created_at >= ? ORDER BY created_at DESC LIMIT 1",
+                                  (int(since * 1000),)).fetchone()
+            if latest is None:
+                return []
+            found = conn.execute("SELECT test_idx, prompt_idx, success, score, response, error FROM eval_results "
+                                 "WHERE eval_id = ? ORDER BY test_idx, prompt_idx", latest).fetchall()
+    except sqlite3.Error:
+        return []
+    rows = []
+    for test_idx, prompt_idx, success, score, response, error in found:
+        try:
+            output = (json.loads(response) or {}).get("output") if response else None
+        except (ValueError, AttributeError):
+            output = None
+        rows.append({"eval": latest[0], "test_idx": test_idx, "prompt_idx": prompt_idx, "success": bool(success),
+                     "score": score, "output": output, "error": error})
+    return rows
+
+
+def _what_was_kept(run_dir: Path, output: Path, began: float, planned: int | None) -> str:
+    rows = finished_rows(run_dir, since=began)
+    of = f" of {planned}" if planned else ""
+    if not rows:
+        return f" It had finished none of its tests{of}, so nothing of this run was kept."
+    return (f" Promptfoo writes {output.name} only at its end; the {len(rows)}{of} test(s) it had finished are "
+            f"kept in its database ({promptfoo_db(run_dir)}, eval {rows[0]['eval']}): "
+            f"evalkit.promptfoo.finished_rows({str(run_dir)!r}) reads them.")
 
 
 def _requests_of(config: dict) -> int | None:

@@ -6,6 +6,7 @@ and per-question samples, and turns a failed run into one error.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -248,11 +249,46 @@ def newest_results_file(output: Path, since: float) -> Path | None:
     return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
-def raise_for_failure(ran: proc.ProcResult, srv, run_dir: Path, cache: Path | None) -> None:
+def cache_answers(cache: Path | None) -> int:
+    """How many answers lm-eval's request cache holds (its file is ``<cache>_rank0.db``; 0 if none)."""
+    import sqlite3
+
+    db = Path(f"{cache}_rank0.db") if cache else None
+    if db is None or not db.exists():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM unnamed").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def requests_planned(log_text: str) -> int | None:
+    """The number of requests lm-eval's last progress bar counts to ("Requesting API: 40%|...| 80/200")."""
+    found = re.findall(r"Requesting API:[^|\n]*\|[^|\n]*\|\s*\d+/(\d+)", log_text)
+    return int(found[-1]) if found else None
+
+
+def what_was_kept(ran: proc.ProcResult, cache: Path | None, cached_before: int) -> str:
+    """What an lm-eval run stopped early leaves: its scores and samples are written only at its end."""
+    lost = " lm-eval writes its scores and samples only once every request is answered, so this run has none"
+    if cache is None:
+        return lost + "; with use_cache=False its answers so far were not kept either."
+    answered = cache_answers(cache) - cached_before
+    try:
+        planned = requests_planned(ran.log_path.read_text(errors="replace")) if ran.log_path else None
+    except OSError:
+        planned = None
+    of = f" of the {planned} it had to send" if planned else ""
+    return (f"{lost}; the {answered} answers it had received{of} are kept in its request cache "
+            f"({cache}_rank0.db), and a rerun sends only the rest.")
+
+
+def raise_for_failure(ran: proc.ProcResult, srv, run_dir: Path, cache: Path | None, cached_before: int = 0) -> None:
     if ran.ok:
         return
-    reuse = (f" A rerun with run_dir={str(run_dir)!r} reuses the answers already in lm-eval's cache ({cache.parent})."
-             if cache else "")
+    reuse = f" A rerun with run_dir={str(run_dir)!r} reuses the answers already in lm-eval's cache." if cache else ""
     raise proc.failure(ran, tool="lm-eval", kept=run_dir, server_problem=srv.problem(), rerun_hint=reuse,
+                       detail=what_was_kept(ran, cache, cached_before),
                        fix_timeout="raise timeout_s or lower limit.",
                        fix_failed=f"read {run_dir / LOG_FILE} (the traceback names the cause).")

@@ -11,6 +11,7 @@ from evalkit.accuracy.args import AccuracyArgs
 from evalkit.accuracy.lmeval import (
     LOG_FILE,
     LmEvalProgress,
+    cache_answers,
     check_loglikelihood,
     lm_eval_command,
     newest_results_file,
@@ -154,12 +155,13 @@ def evaluate(
             if echo and echo != "all" and not callable(echo):
                 print(f"[evalkit] lm-eval on {endpoint}: {', '.join(run_names)} (log: {run_dir / LOG_FILE})",
                       flush=True)
+            cached_before = cache_answers(cache)
             sink = echo if callable(echo) else (LmEvalProgress() if echo and echo != "all" else bool(echo))
             ran = proc.run(command, env=get_settings().tool_env(), cwd=run_dir, timeout_s=timeout_s,
                            log_path=run_dir / LOG_FILE, echo=sink, watch=srv.problem,
                            heartbeat=srv.heartbeat("lm-eval") if hasattr(srv, "heartbeat") else None)
             result.durations_s[endpoint] = round(ran.duration_s, 2)
-            raise_for_failure(ran, srv, run_dir, cache)
+            raise_for_failure(ran, srv, run_dir, cache, cached_before)
             results_file = newest_results_file(output, started)
             if results_file is None:
                 raise ToolError(f"lm-eval exited 0 but wrote no results_*.json under {output}.\n{ran.tail}",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import time
 import pytest
 
 from evalkit import perf, proc
+from evalkit.accuracy.lmeval import cache_answers
 from evalkit.serve import attach, serve
 from evalkit.serve.sharing import users_of
 from evalkit.serve.state import project_servers
@@ -203,12 +205,15 @@ def test_hung_server_is_detected_within_a_bounded_time(faults, figures, tmp_path
     before.clean()
 
 
-@pytest.mark.parametrize(("layer", "args", "kind", "log"), [
-    ("perf", ["--profile", "constant", "--rate", "2", "--max-seconds", "120"], "guidellm", "guidellm.log"),
-    ("accuracy", ["--tasks", "mmlu_pro_mc", "--limit", "200"], "lm-eval", "lm-eval.log"),
-    ("format", ["--concurrency", "1"], "promptfoo", "promptfoo.log"),
+@pytest.mark.parametrize(("layer", "args", "kind", "log", "kept"), [
+    ("perf", ["--profile", "constant", "--rate", "2", "--max-seconds", "120"], "guidellm", "guidellm.log",
+     r"finished no benchmark, so none was kept"),
+    ("accuracy", ["--tasks", "mmlu_pro_mc", "--limit", "200"], "lm-eval", "lm-eval.log",
+     r"the (\d+) answers it had received of the \d+ it had to send are kept in its request cache"),
+    ("format", ["--concurrency", "1"], "promptfoo", "promptfoo.log",
+     r"the (\d+) of \d+ test\(s\) it had finished are kept in its database"),
 ], ids=["mid-sweep", "mid-lmeval", "mid-promptfoo"])
-def test_server_killed_in_the_middle_of_a_tool_run(faults, figures, tmp_path, layer, args, kind, log):
+def test_server_killed_in_the_middle_of_a_tool_run(faults, figures, tmp_path, layer, args, kind, log, kept):
     before = faults.census()
     settings = Settings(runs_dir=tmp_path / "runs", port=8794)
     srv = serve("ladder-s", settings=settings, echo=False)
@@ -217,11 +222,17 @@ def test_server_killed_in_the_middle_of_a_tool_run(faults, figures, tmp_path, la
                                  {"EVALKIT_RUNS_DIR": str(tmp_path / "runs")})  # it finds the server's log
         faults.wait_for(running, kind)
         time.sleep(2)
+        deadline = time.monotonic() + 120
+        while layer == "accuracy" and time.monotonic() < deadline and not any(  # lm-eval's first answers
+                cache_answers(str(db).removesuffix("_rank0.db")) for db in (tmp_path / "run").rglob("*_rank0.db")):
+            time.sleep(0.5)
         proc.stop_pid(srv.info.pid, grace_s=0)  # kill -9 of the server's whole group
         figures["faults injected"] += 1
         out, err = running.communicate(timeout=120)
         assert running.returncode == 2 and "ServerDiedError" in err and srv.info.log_path in err, err[-3000:]
         assert (tmp_path / "run" / log).exists()  # what the tool wrote so far is kept
+        said = re.search(kept, " ".join(err.split()))  # the message says what was kept, and where
+        assert said and (not said.groups() or int(said.group(1)) > 0), err[-3000:]
     finally:
         srv.stop()
     with serve("ladder-s", settings=settings, echo=False) as fresh:  # the next serve() starts a fresh one

@@ -389,3 +389,12 @@ def test_bands_place_each_score_against_chance_the_workshop_bands_and_llama2(res
     assert table["llama2_7b"].between(0, 1).all() and table["vs_chance"].str.len().gt(0).all()
     bands = [label for _, label in accuracy.result.BANDS]
     assert [accuracy.result.band_of(v) for v in (0.1, 0.25, 0.4, 0.55, 0.7)] == bands
+
+
+def test_requests_planned_reads_lm_evals_last_progress_bar():
+    from evalkit.accuracy.lmeval import requests_planned
+
+    log = ("Requesting API:   0%|          | 0/800 [00:00<?, ?it/s]\n"
+           "Requesting API:  40%|████      | 320/800 [00:20<00:30, 16.00it/s]\r")
+    assert requests_planned(log) == 800
+    assert requests_planned("Building contexts for mmlu_pro on rank 0...") is None

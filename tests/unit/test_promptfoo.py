@@ -97,3 +97,28 @@ def test_net_audit_outbound(tmp_path):
     assert len(table) == 3 and list(outbound(table)["host"]) == ["example.com"]
     assert read_net_audit(None).empty and read_net_audit(tmp_path / "none.jsonl").empty
     assert os.path.exists(path)
+
+
+def test_finished_rows_reads_the_rows_promptfoo_stored_before_it_was_stopped(tmp_path):
+    import sqlite3
+
+    from evalkit.promptfoo import finished_rows, promptfoo_db
+
+    db = promptfoo_db(tmp_path)
+    db.parent.mkdir()
+    with sqlite3.connect(db) as conn:  # the two tables of promptfoo 0.123's database that are read
+        conn.execute("CREATE TABLE evals (id TEXT, created_at INTEGER)")
+        conn.execute("CREATE TABLE eval_results (eval_id TEXT, test_idx INTEGER, prompt_idx INTEGER, success "
+                     "INTEGER, score REAL, response TEXT, error TEXT)")
+        conn.executemany("INSERT INTO evals VALUES (?, ?)", [("old", 1000), ("new", 5000)])
+        conn.executemany("INSERT INTO eval_results VALUES (?, ?, ?, ?, ?, ?, ?)", [
+            ("old", 0, 0, 1, 1.0, '{"output": "from an earlier run"}', None),
+            ("new", 1, 0, 0, 0.0, None, "connection refused"),
+            ("new", 0, 0, 1, 1.0, '{"output": "{\\"a\\": 1}"}', None),
+        ])
+    rows = finished_rows(tmp_path, since=4.0)
+    assert [(r["test_idx"], r["success"], r["output"], r["error"]) for r in rows] == [
+        (0, True, '{"a": 1}', None), (1, False, None, "connection refused")]
+    assert rows[0]["eval"] == "new"
+    assert finished_rows(tmp_path, since=6.0) == []  # this run had stored no eval yet
+    assert finished_rows(tmp_path / "elsewhere") == []
