@@ -6,6 +6,7 @@ before (its server died, it hung, Ctrl-C) leaves nothing of the benchmarks it ha
 benchmark is finished, the report so far (GuideLLM's own format, the finished benchmarks only) is written to
 ``benchmarks.partial.json`` in the working directory, whole or not at all. Everything else is GuideLLM's
 command line unchanged; :func:`evalkit.perf.run.sweep` reads the partial report when there is no full one.
+SIGTERM ends GuideLLM's whole process group, its workers too, also when evalkit itself was killed.
 """
 
 import os
@@ -45,7 +46,19 @@ def _record_each_benchmark() -> None:
     Benchmarker.run = run
 
 
+def _end_the_group_on_sigterm() -> None:
+    """SIGTERM ends the whole process group: GuideLLM's worker processes would otherwise outlive it.
+
+    SIGTERM comes from evalkit stopping the run, or is the parent-death signal when evalkit itself was killed.
+    """
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: os.killpg(os.getpgid(0), signal.SIGKILL))
+
+
 if __name__ == "__main__":
+    if os.getpgid(0) == os.getpid():  # the leader of its own group (evalkit starts it so): the group is the run
+        _end_the_group_on_sigterm()
     _record_each_benchmark()
     from guidellm.__main__ import cli
 

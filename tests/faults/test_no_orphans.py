@@ -105,6 +105,18 @@ def test_ctrl_c_during_a_tool_run_stops_it_and_keeps_its_log(server, faults, fig
     assert any(run_dir.glob("*.log")), sorted(p.name for p in run_dir.iterdir())  # the tool's log is kept
 
 
+def test_evalkit_perf_killed_mid_sweep_leaves_no_guidellm_worker(server, faults, figures, tmp_path):
+    before = faults.census()
+    running = faults.evalkit(["perf", "--base-url", server.base_url, "--profile", "concurrent", "--rate", "2",
+                              "--max-seconds", "120", "--run-dir", str(tmp_path / "run")])
+    faults.wait_for(running, "guidellm")
+    time.sleep(8)  # its workers are running requests
+    running.kill()  # kill -9 of evalkit itself: nothing of GuideLLM may stay
+    running.communicate(timeout=60)
+    figures["faults injected"] += 1
+    before.clean()
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 def test_evalkit_run_ended_by_a_signal_leaves_nothing_and_resumes(faults, figures, tmp_path, sig):
     before = faults.census()
