@@ -68,6 +68,7 @@ def _cmd_status(args) -> int:
 
 def _cmd_stop(args) -> int:
     from evalkit.serve import stop_servers
+    from evalkit.serve.state import scan_servers
 
     stopped = stop_servers(args.port, orphans=args.orphans)
     for info, users in stopped:
@@ -76,6 +77,8 @@ def _cmd_stop(args) -> int:
     if not stopped:
         what = "that nobody uses " if args.orphans else ""
         print(f"No server started by evalkit {what}was running" + (f" on port {args.port}." if args.port else "."))
+    for note in scan_servers().notes:  # what it did not stop, and why
+        print(note)
     return 0
 
 

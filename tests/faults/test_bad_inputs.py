@@ -25,6 +25,12 @@ from evalkit.accuracy import task_from_table
 TABLE = "question,choices,answer\nWhat colour is the sky?,blue|green,blue\nCaf\u00e9 or tea?,caf\u00e9|tea,tea\n"
 
 CASES = [
+    ("server state cut short by hand", ["status"], {"EVALKIT_RUNS_DIR": "{cut_state}"},
+     "was not a server's state", 0),
+    ("server state from a newer evalkit", ["stop"], {"EVALKIT_RUNS_DIR": "{newer_state}"},
+     "written by a newer evalkit (9.0)", 0),
+    ("server state naming a reused pid", ["stop"], {"EVALKIT_RUNS_DIR": "{reused_state}"},
+     "No server started by evalkit was running", 0),  # the pid is this test's own process: not signalled
     ("unknown model", ["perf", "--model", "no-such-model"], {}, "Unknown model 'no-such-model'", 2),
     ("unknown model among several", ["run", "--models", "ladder-s,no-such-model"], {}, "Unknown model", 2),
     ("unreachable server", ["perf", "--base-url", "http://127.0.0.1:{closed}/v1"], {}, "Nobody answers at", 2),
@@ -121,7 +127,18 @@ def places(server, tmp_path_factory):
     cut_run = root / "cut-run"
     (cut_run / "format").mkdir(parents=True)
     (cut_run / "format" / "result.json").write_text('{"schema": 1, "kind": "format", "rows": [{"item": ')
+    states = {}
+    for name, state in {"cut_state": None, "newer_state": {"schema": 99, "evalkit": "9.0"},
+                        "reused_state": {"keeper_pid": os.getpid(), "keeper_start": 1, "pid": os.getpid(),
+                                         "pid_start": 1}}.items():
+        states[name] = root / name
+        live = states[name] / "servers" / "live"
+        live.mkdir(parents=True)
+        text = json.dumps({"model": "m", "base_url": f"http://127.0.0.1:{closed}/v1", "tokenizer": "t",
+                           "port": closed, "id": "x", **(state or {})})
+        (live / f"{closed}.json").write_text(text if state else text[:30])
     values = {
+        **states,
         "url": server.base_url, "closed": closed, "busy": listening(), "crowded": crowded,
         "broken_task": broken, "latin1_task": tables["cafe_latin1"], "bom_task": tables["cafe_bom"],
         "odd_task": tables["cafe_odd"], "odd_run": root / "run \u00e9 \u4e2d", "odd_runs": root / "runs \u00fc \u00e9",
