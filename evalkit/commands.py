@@ -22,9 +22,9 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
 
 @contextlib.contextmanager
 def command_server(args):
-    """The server of a command: attached or started, and stopped at the end if the command started it.
+    """The server of a command: attached or started, and left at the end (it stops if nobody else uses it).
 
-    ``--keep-server`` leaves a started server running, as ``evalkit serve`` does.
+    ``--keep-server`` keeps the server running until ``evalkit stop``, as ``evalkit serve`` does.
     """
     from evalkit.serve import serve
 
