@@ -319,9 +319,10 @@ def finished_rows(run_dir: Path | str, since: float = 0.0) -> list[dict]:
 
 def _what_was_kept(run_dir: Path, output: Path, began: float, planned: int | None) -> str:
     rows = finished_rows(run_dir, since=began)
-    of = f" of {planned}" if planned else ""
     if not rows:
-        return f" It had finished none of its tests{of}, so nothing of this run was kept."
+        tests = f"its {planned} tests" if planned else "its tests"
+        return f" It had finished none of {tests}, so nothing of this run was kept."
+    of = f" of {planned}" if planned else ""
     return (f" Promptfoo writes {output.name} only at its end; the {len(rows)}{of} test(s) it had finished are "
             f"kept in its database ({promptfoo_db(run_dir)}, eval {rows[0]['eval']}): "
             f"evalkit.promptfoo.finished_rows({str(run_dir)!r}) reads them.")

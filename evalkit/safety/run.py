@@ -31,7 +31,7 @@ class _Watch:
 
 
 def _servers(srv, models, started: contextlib.ExitStack, echo: bool) -> list:
-    """The servers of a run: ``srv``, or ``srv`` and ``models`` (resolved; those started here stop at the end)."""
+    """The servers of a run: ``srv``, or ``srv`` and ``models`` (resolved; those attached here are left at the end)."""
     from evalkit.serve import attach, serve
 
     if not models:
@@ -40,14 +40,11 @@ def _servers(srv, models, started: contextlib.ExitStack, echo: bool) -> list:
     for model in models:
         if not isinstance(model, str):
             server = model
-        elif model.startswith(("http://", "https://")):
-            server = attach(model)
         elif any(s.model == model for s in out):
             continue
         else:
-            server = serve(model, echo=echo)
-            if server.started:
-                started.callback(server.stop)
+            server = attach(model) if model.startswith(("http://", "https://")) else serve(model, echo=echo)
+            started.callback(server.stop)  # leaves it at the end (it stops if nobody else uses it)
         if not any(s.model == server.model and s.base_url == server.base_url for s in out):
             out.append(server)
     if len(out) < 2:

@@ -18,6 +18,7 @@ import pytest
 
 from evalkit import perf, proc
 from evalkit.accuracy.lmeval import cache_answers
+from evalkit.promptfoo import finished_rows
 from evalkit.serve import attach, serve
 from evalkit.serve.sharing import users_of
 from evalkit.serve.state import project_servers
@@ -235,8 +236,11 @@ def test_server_killed_in_the_middle_of_a_tool_run(faults, figures, tmp_path, la
         faults.wait_for(running, kind)
         time.sleep(2)
         deadline = time.monotonic() + 120
-        while layer == "accuracy" and time.monotonic() < deadline and not any(  # lm-eval's first answers
-                cache_answers(str(db).removesuffix("_rank0.db")) for db in (tmp_path / "run").rglob("*_rank0.db")):
+        while time.monotonic() < deadline and not {  # lm-eval's first answers, promptfoo's first finished test
+            "accuracy": lambda: any(cache_answers(str(db).removesuffix("_rank0.db"))
+                                    for db in (tmp_path / "run").rglob("*_rank0.db")),
+            "format": lambda: finished_rows(tmp_path / "run"),
+        }.get(layer, lambda: True)():
             time.sleep(0.5)
         proc.stop_pid(srv.info.pid, grace_s=0)  # kill -9 of the server's whole group
         figures["faults injected"] += 1
