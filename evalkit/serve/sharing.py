@@ -52,12 +52,12 @@ class User:
 def describe_process() -> str:
     """What this process is, in a few words (a Jupyter kernel, `evalkit perf`, a script)."""
     argv = sys.argv or ["python"]
-    first = Path(argv[0]).name
+    first = "python -c" if argv[0] == "-c" else Path(argv[0]).name
     if "ipykernel" in first:
         return "Jupyter kernel"
     if first in ("cli.py", "evalkit", "__main__.py") and "evalkit" in argv[0]:
         return " ".join(["evalkit", *argv[1:2]])
-    return " ".join([first or "python", *argv[1:2]])[:60]
+    return " ".join([first or "python", *argv[1:2]])[:60]  # a script and its first argument
 
 
 def join(info: ServerInfo, settings: Settings) -> None:
