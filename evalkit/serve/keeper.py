@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from pathlib import Path
 
 from evalkit import proc
 from evalkit.serve.sharing import join, live_users
-from evalkit.serve.state import ServerInfo, port_lock, read_state, state_path, write_state
+from evalkit.serve.state import ServerInfo, forget, port_lock, read_state, state_path, write_state
 from evalkit.settings import Settings
 
 SPEC_ENV = "EVALKIT_SERVER_SPEC"
@@ -68,7 +67,7 @@ def keep(state_file: Path, info: ServerInfo) -> int:
                     code = None
                 if code is not None:
                     _log(f"vLLM exited with code {code}")
-                    _cleanup(state_file, info, users)
+                    forget(info, settings)
                     return _exit_code(code)
                 if stop.is_set():
                     reason = "asked to stop"
@@ -79,7 +78,7 @@ def keep(state_file: Path, info: ServerInfo) -> int:
                     break
             _log(f"stopping vLLM: {reason}")
             proc.stop_group(vllm)
-            _cleanup(state_file, info, users)
+            forget(info, settings)
             return 0
         finally:
             if vllm.poll() is None:  # an error in the keeper itself: vLLM does not outlive it
@@ -111,15 +110,6 @@ def _guard(state_file: Path, info: ServerInfo) -> ServerInfo:
     _log(f"rewrote {state_file}: {what}")
     write_state(state_file, info)
     return info
-
-
-def _cleanup(state_file: Path, info: ServerInfo, users: Path) -> None:
-    try:
-        if read_state(state_file).id == info.id:
-            state_file.unlink(missing_ok=True)
-    except (OSError, ValueError):
-        state_file.unlink(missing_ok=True)
-    shutil.rmtree(users, ignore_errors=True)
 
 
 def launch(info: ServerInfo, settings: Settings, env: dict[str, str]):

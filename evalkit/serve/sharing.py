@@ -23,9 +23,9 @@ from evalkit import proc
 from evalkit.serve.state import (
     ServerInfo,
     alive_user,
+    forget,
     port_lock,
     read_state,
-    remove_users,
     scan_servers,
     state_path,
     wait_gone,
@@ -158,13 +158,7 @@ def stop_server(info: ServerInfo, settings: Settings) -> None:
         proc.signal_group(info.keeper_pid, signal.SIGKILL)  # vLLM gets its parent-death signal
     if info.pid and proc.same_process(info.pid, info.pid_start):
         proc.signal_group(info.pid, signal.SIGKILL)
-    path = state_path(settings, info.port)
-    try:
-        if read_state(path).id == info.id:
-            path.unlink(missing_ok=True)
-    except (OSError, ValueError):
-        pass
-    remove_users(info, settings)
+    forget(info, settings)
 
 
 def stop_servers(port: int | None = None, settings: Settings | None = None, *,

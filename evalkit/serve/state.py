@@ -204,6 +204,19 @@ def remove_users(info: ServerInfo, settings: Settings) -> None:
     shutil.rmtree(info.users_dir(settings), ignore_errors=True)
 
 
+def forget(info: ServerInfo, settings: Settings) -> None:
+    """Remove a stopped server's state file (unless it describes a newer server on the port) and its users."""
+    path = state_path(settings, info.port)
+    try:
+        if read_state(path).id == info.id:
+            path.unlink(missing_ok=True)
+    except OSError:
+        pass
+    except ValueError:
+        path.unlink(missing_ok=True)  # damaged, and its server has stopped
+    remove_users(info, settings)
+
+
 def _listening(host: str, port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
