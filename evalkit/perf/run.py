@@ -77,6 +77,10 @@ def _run_watched(command, env, run_dir: Path, srv, *, echo: bool, timeout_s: flo
     ran = proc.run(launch_command(command), env=env, cwd=run_dir, timeout_s=timeout_s, log_path=run_dir / LOG,
                    echo=progress, watch=watch,
                    heartbeat=srv.heartbeat("guidellm") if echo and hasattr(srv, "heartbeat") else None)
+    if not ran.ok and not died:  # GuideLLM may fail on a dead server before the next watch looks
+        message = srv.problem()
+        if message:
+            died.append(message)
     # messages name GuideLLM's own command, the one to rerun by hand (the log shows the launcher too)
     return dataclasses.replace(ran, command=list(command)), died, stalled
 

@@ -350,6 +350,22 @@ time.sleep(60)
     assert kept.warnings[0].startswith("GuideLLM was stopped after 4 of 5 benchmark(s)")
 
 
+def test_a_guidellm_that_fails_on_a_dead_server_before_the_watch_looks_is_a_server_death(tmp_path, monkeypatch,
+                                                                                          report):
+    # GuideLLM starts its next benchmark's workers, finds no server and exits 1 within the watch's interval
+    fake_guidellm(tmp_path, monkeypatch, f"""
+shutil.copyfile({str(report)!r}, "benchmarks.partial.json")
+print("RuntimeError: Worker process group startup failed: error_event is set", flush=True)
+sys.exit(1)
+""")
+    srv = FakeServer(problems=[None, "The vLLM server process (pid 1) for stories260k exited during the run."])
+    run_dir = tmp_path / "run"
+    with pytest.raises(errors.ServerDiedError, match="exited during the run") as info:
+        perf.sweep(srv, run_dir=run_dir, profile="concurrent", rates=[1, 2, 4, 8, 16], max_seconds=1, echo=False)
+    assert "The 4 of 5 benchmark(s) it had finished are kept in result.json" in str(info.value)
+    assert not srv.problems  # asked again after the exit
+
+
 def test_the_launcher_runs_guidellm_itself_and_leaves_other_executables_alone():
     from evalkit.perf.guidellm import PARTIAL_LAUNCHER, launch_command
 
