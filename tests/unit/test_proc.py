@@ -1,5 +1,7 @@
 """The subprocess helper: output, exit codes, timeouts, stops and errors."""
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -117,3 +119,28 @@ def test_a_quiet_tool_gets_heartbeat_lines_and_a_talkative_one_none(capsys):
     assert beats == []  # it printed every 0.25 s: nothing to add
     assert proc.run(talking, echo=lambda text: False, heartbeat=beat, heartbeat_s=1.0).ok
     assert beats  # a filtering sink that showed nothing: the heartbeat speaks
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the parent-death signal is a Linux feature")
+def test_node_run_by_a_killed_parent_ends_with_it(tmp_path):
+    # promptfoo runs in the node evalkit finds: it must be node itself, not a launcher that runs node as its child
+    from evalkit.settings import get_settings
+
+    node = get_settings().node_bin()
+    pid_file = tmp_path / "node.pid"
+    script = f"require('fs').writeFileSync({str(pid_file)!r}, String(process.pid)); setInterval(() => {{}}, 1000)"
+    code = ("import time; from evalkit import proc\n"
+            f"proc.run([{str(node)!r}, '-e', {script!r}], timeout_s=60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.monotonic() + 30
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline and parent.poll() is None, "node did not start"
+        time.sleep(0.1)
+    pid = int(pid_file.read_text())
+    parent.kill()  # SIGKILL: a kernel or job killed mid-run
+    parent.wait()
+    try:
+        assert _gone_within(pid, 5), f"node (pid {pid}) outlived the process that ran it"
+    finally:
+        if proc.pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
