@@ -32,7 +32,7 @@ class _Watch:
 
 def _servers(srv, models, started: contextlib.ExitStack, echo: bool) -> list:
     """The servers of a run: ``srv``, or ``srv`` and ``models`` (resolved; those attached here are left at the end)."""
-    from evalkit.serve import attach, serve
+    from evalkit.serve import attach, serve_beside
 
     if not models:
         return [srv]
@@ -43,7 +43,8 @@ def _servers(srv, models, started: contextlib.ExitStack, echo: bool) -> list:
         elif any(s.model == model for s in out):
             continue
         else:
-            server = attach(model) if model.startswith(("http://", "https://")) else serve(model, echo=echo)
+            server = (attach(model) if model.startswith(("http://", "https://"))
+                      else serve_beside(model, out, echo=echo))  # an adapter of a server at hand: that server
             started.callback(server.stop)  # leaves it at the end (it stops if nobody else uses it)
         if not any(s.model == server.model and s.base_url == server.base_url for s in out):
             out.append(server)

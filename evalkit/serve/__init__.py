@@ -26,6 +26,6 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "http": ("http_json", "list_models"),
     "resolve": ("resolve_model",),
     "server": ("Server", "attach"),
-    "start": ("Starting", "prestart", "serve"),
+    "start": ("Starting", "prestart", "serve", "serve_beside"),
     "sharing": ("stop_servers",),
 })

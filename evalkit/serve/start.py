@@ -120,6 +120,21 @@ def serve(
         return _start(ref, port, max_model_len, extra_args, start_timeout_s, settings, echo, keep)
 
 
+def serve_beside(model: str, servers, *, echo: bool = True) -> Server:
+    """A handle for ``model``: from one of ``servers`` that serves it already (an adapter it loaded), else serve().
+
+    :func:`serve` gives ``model`` a server of its own, or the project's running one. A notebook attached by URL
+    (``BASE_URL``) to a server with adapters must not start a second server for one of
+    them: two vLLM engines on a small CPU slow each other down many times over.
+    """
+    for srv in servers:
+        try:
+            return srv.for_model(model)
+        except (ConfigError, OSError):  # not one of its models (or it does not answer): look further
+            continue
+    return serve(model, echo=echo)
+
+
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 

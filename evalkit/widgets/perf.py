@@ -87,9 +87,9 @@ class SweepPanel(Panel):
     def _server(self):
         name = self.model.value
         if name not in self.servers:
-            from evalkit.serve import serve
+            from evalkit.serve import serve_beside
 
-            self.servers[name] = serve(name)
+            self.servers[name] = serve_beside(name, [self.srv])
         return self.servers[name]
 
     def _rates(self):

@@ -1,5 +1,6 @@
 """papermill runs notebook 04 against the session server with small samples."""
 
+import re
 
 from evalkit.safety import SafetyResult
 
@@ -27,6 +28,8 @@ def test_notebook_04(outputs, execute, real_server, tmp_path):
     assert other.of("harmbench")["refused"].all() and not pair.for_model(server.model).of("harmbench")["refused"].any()
     assert len(pair.for_model(server.model).of("harmbench")) == 4
     assert len(pair.rows) == 32 and {r["model"] for r in pair.rows} == set(pair.models)  # 16 prompts x 2 providers
+    config = (tmp_path / "results" / "explore" / "compare" / "promptfooconfig.yaml").read_text()
+    assert set(re.findall(r"apiBaseUrl: (\S+)", config)) == {server.base_url}  # no second server for the adapter
     assert "paired test" in text
     assert (tmp_path / "results" / "explore" / "compare" / "out.html").exists()  # promptfoo's own side-by-side page
     by_hand = tmp_path / "results" / "by-hand" / "promptfooconfig.yaml"  # the stricter rubric, run by promptfoo

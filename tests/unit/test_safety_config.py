@@ -1,5 +1,6 @@
 """Safety config generation: set names, seeded stratified samples, tests, templates, grader; fixtures stay current."""
 
+import importlib
 import importlib.util
 import json
 from pathlib import Path
@@ -134,3 +135,38 @@ def test_models_must_name_two_models_that_exist(tmp_path):
     with pytest.raises(errors.UnknownModelError, match="no-such-model"):  # refused before any server starts
         safety.check_safety(None, sets=["advbench"], models=["no-such-model", "ladder-m"], run_dir=tmp_path / "never")
     assert not (tmp_path / "never").exists()
+
+
+class ServesAdapters:
+    """A server handle that also serves LoRA adapters (what for_model does, without the HTTP request)."""
+
+    def __init__(self, model, adapters=(), base_url="http://127.0.0.1:8766/v1"):
+        self.model, self.adapters, self.base_url = model, list(adapters), base_url
+        self.left = 0
+
+    def for_model(self, name):
+        if name not in self.adapters:
+            raise errors.ConfigError(f"{name} is not served here")
+        return ServesAdapters(name, base_url=self.base_url)
+
+    def stop(self):
+        self.left += 1
+
+
+def test_a_compared_adapter_of_the_server_at_hand_is_asked_there_not_on_a_server_of_its_own(monkeypatch):
+    import contextlib
+
+    from evalkit.safety.run import _servers
+
+    start = importlib.import_module("evalkit.serve.start")
+
+    started = []
+    monkeypatch.setattr(start, "serve", lambda model, **kw: started.append(model) or ServesAdapters(model,
+                                                                                                 base_url="new"))
+    srv = ServesAdapters("smollm2-135m", adapters=["smollm2-135m-safety"])
+    with contextlib.ExitStack() as stack:
+        servers = _servers(srv, [srv, "smollm2-135m-safety", "ladder-m"], stack, echo=False)
+        assert [(s.model, s.base_url) for s in servers] == [
+            ("smollm2-135m", srv.base_url), ("smollm2-135m-safety", srv.base_url), ("ladder-m", "new")]
+        assert started == ["ladder-m"]  # only the model the server at hand does not serve got a server
+    assert [s.left for s in servers] == [0, 1, 1]  # the handles made here are left at the end, srv is not
