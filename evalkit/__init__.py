@@ -24,7 +24,7 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "runs": ("new_run_dir",),
     "scorecard": ("Scorecard", "apply_thresholds", "compare", "gate", "load_thresholds", "collect_scorecard=collect",
                   "scorecard_junit=junit_xml", "scorecard_markdown=markdown_summary"),
-    "serve": ("Server", "attach", "serve", "stop_servers"),
+    "serve": ("Server", "attach", "serve", "serve_beside", "stop_servers"),
     "settings": ("Settings", "get_settings"),
     "plots": (".",),
     "widgets": (".",),

@@ -21,6 +21,7 @@ def test_notebook_03(outputs, execute, real_server, tmp_path):
     assert [h[:2] for h in halves] == [["trained", "2"], ["held_out", "2"]]  # hb01, hb03 trained; hb02, hb04 not
     faq = json.loads((results / "climb" / "smollm2-135m-faq" / "result.json").read_text())  # on the same server
     assert faq["model"] == "smollm2-135m-faq" and "faq_held_out" in text and "smollm2-135m-faq" in text
+    assert faq["base_url"] == real_server.base_url  # the adapter of the attached server: no second vLLM
     assert "[evalkit] lm-eval exited with code 0" in text  # by hand, from lm-eval's request cache
     assert list((results / "by-hand" / "lm-eval").rglob("results_*.json"))
     assert real_server.healthy()
