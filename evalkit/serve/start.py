@@ -124,8 +124,8 @@ def serve_beside(model: str, servers, *, echo: bool = True) -> Server:
     """A handle for ``model``: from one of ``servers`` that serves it already (an adapter it loaded), else serve().
 
     :func:`serve` gives ``model`` a server of its own, or the project's running one. A notebook attached by URL
-    (``BASE_URL``) to a server with adapters must not start a second server for one of
-    them: two vLLM engines on a small CPU slow each other down many times over.
+    (``BASE_URL``) to a server with adapters must not start a second server for one of them: two vLLM engines on
+    a small CPU slow each other down many times over.
     """
     for srv in servers:
         try:
