@@ -63,11 +63,15 @@ def _run_watched(command, env, run_dir: Path, srv, *, echo: bool, timeout_s: flo
     died: list[str] = []
     stalled: list[str] = []
 
-    def watch():
+    def server_gone():
         message = srv.problem()
         if message:
             died.append(message)
-            return message
+        return message
+
+    def watch():
+        if server_gone():
+            return died[-1]
         quiet = time.monotonic() - progress.last_output
         if quiet > stall_timeout_s:
             stalled.append(f"GuideLLM printed nothing for {quiet:.0f} s and was stopped.")
@@ -78,9 +82,7 @@ def _run_watched(command, env, run_dir: Path, srv, *, echo: bool, timeout_s: flo
                    echo=progress, watch=watch,
                    heartbeat=srv.heartbeat("guidellm") if echo and hasattr(srv, "heartbeat") else None)
     if not ran.ok and not died:  # GuideLLM may fail on a dead server before the next watch looks
-        message = srv.problem()
-        if message:
-            died.append(message)
+        server_gone()
     # messages name GuideLLM's own command, the one to rerun by hand (the log shows the launcher too)
     return dataclasses.replace(ran, command=list(command)), died, stalled
 

@@ -129,7 +129,7 @@ def test_node_run_by_a_killed_parent_ends_with_it(tmp_path):
     node = get_settings().node_bin()
     pid_file = tmp_path / "node.pid"
     script = f"require('fs').writeFileSync({str(pid_file)!r}, String(process.pid)); setInterval(() => {{}}, 1000)"
-    code = ("import time; from evalkit import proc\n"
+    code = ("from evalkit import proc\n"
             f"proc.run([{str(node)!r}, '-e', {script!r}], timeout_s=60)\n")
     parent = subprocess.Popen([sys.executable, "-c", code])
     deadline = time.monotonic() + 30
