@@ -20,7 +20,7 @@ from evalkit.errors import EvalkitError
 from evalkit.settings import get_settings
 
 # modules with a register_cli(subparsers) besides the layers' packages: the commands over layers
-COMMAND_MODULES = ["scorecard", "pipeline", "ladder.build", "tune.build"]
+COMMAND_MODULES = ["scorecard", "pipeline", "plan", "ladder.build", "tune.build"]
 
 
 def _cmd_serve(args) -> int:

@@ -7,8 +7,10 @@ for configuration. The offline environment handed to every tool subprocess is bu
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
+import json
 import os
 import shutil
 import sys
@@ -51,7 +53,14 @@ class Settings(BaseSettings):
     cpu_fork_engine: bool = Field(
         True, description="on a CPU, fork vLLM's engine process from its API server instead of spawning it, "
         "which skips a second import of vLLM and torch (evalkit/serve/vllm_fork.py)")
-    gpu_memory_utilization: float = Field(0.90, gt=0, le=1)
+    gpu_memory_utilization: float = Field(
+        0.90, gt=0, le=1, description="vLLM's share of the GPU for a server started while no other evalkit server "
+        "runs (vLLM claims this share whatever the model needs)")
+    gpu_memory_utilization_beside: float = Field(
+        0.45, gt=0, le=1, description="the share of a server started while another evalkit server runs (a size "
+        "climb, a side-by-side run): it fits only where the servers' shares add up to 0.9 or less")
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs a new server shards its model over (vLLM's "
+                                      "--tensor-parallel-size); `evalkit plan` says when a model needs more than one")
     max_model_len: int | None = Field(None, gt=0, description="cap the context (defaults to the preset's)")
     extra_server_args: list[str] = Field(default_factory=list)
     serve_adapters: bool = Field(True, description="a server for a base model also serves its committed LoRA "
@@ -155,6 +164,27 @@ def get_settings() -> Settings:
             wrong.append(f"{name}={shown!r}: {error['msg']}")
         fix = "correct or unset those variables (`env | grep EVALKIT_`); evalkit/settings.py lists every setting."
         raise ConfigError("Settings from the environment are not valid: " + "; ".join(wrong) + ".", fix=fix) from None
+
+
+@contextlib.contextmanager
+def settings_applied(values: dict):
+    """Within the block, ``values`` (``{field: value}``) are this process's settings and its children's.
+
+    They are set as ``EVALKIT_<FIELD>`` environment variables, so the kernels and tools a run starts read them
+    too; the variables and the settings are restored after the block.
+    """
+    saved = {f"EVALKIT_{k.upper()}": os.environ.get(f"EVALKIT_{k.upper()}") for k in values}
+    try:
+        for key, value in values.items():
+            os.environ[f"EVALKIT_{key.upper()}"] = value if isinstance(value, str) else json.dumps(value)
+        yield reload_settings()
+    finally:
+        for name, old in saved.items():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
+        reload_settings()
 
 
 def reload_settings() -> Settings:

@@ -20,7 +20,6 @@ from evalkit.errors import ConfigError, EvalkitError, RunNotFoundError
 from evalkit.pipeline.kernel import execute_notebook
 from evalkit.pipeline.profiles import NOTEBOOKS, load_profiles, profile_parameters
 from evalkit.runs import new_run_dir, resolve_run_dir, run_lock
-from evalkit.settings import get_settings
 
 RUN_FILE = "run.json"
 
@@ -80,19 +79,36 @@ def run(
     Returns:
         The run folder.
     """
-    from evalkit.serve import serve
+    from evalkit.plan.build import make_plan, profile_settings
+    from evalkit.settings import settings_applied
 
-    settings = get_settings()
     profiles = load_profiles()
+    planned = {"model": model, "base_url": base_url}
     if resume:
-        folder = resolve_run_dir(resume)
-        state = RunState.load(folder)
+        state = RunState.load(resolve_run_dir(resume))
         profile = state.data["profile"]
+        planned = {"model": model or state.data.get("model"), "base_url": base_url or state.data.get("base_url")}
     params = profile_parameters(profile, profiles)  # raises for an unknown profile
     if only:
         unknown = [n for n in only if n not in NOTEBOOKS]
         if unknown:
             raise ConfigError(f"Unknown notebook(s): {', '.join(unknown)}.", fix=f"use: {', '.join(NOTEBOOKS)}.")
+    # the profile's settings (a GPU share for each server, a context) hold for this process and the kernels; the
+    # plan of its servers is checked against this machine before the first one starts
+    with settings_applied(profile_settings(profile, profiles)) as settings:
+        if server is None:
+            make_plan(profile, **planned, profiles=profiles, notebooks=only).check()
+        return _run_notebooks(profile, profiles, params, settings, model=model, base_url=base_url, resume=resume,
+                              only=only, thresholds=thresholds, echo=echo, server=server,
+                              when_timing_done=when_timing_done)
+
+
+def _run_notebooks(profile, profiles, params, settings, *, model, base_url, resume, only, thresholds, echo, server,
+                   when_timing_done) -> Path:
+    from evalkit.serve import serve
+
+    folder = resolve_run_dir(resume) if resume else None
+    state = RunState.load(folder) if resume else None
     with run_lock(settings.runs_dir, "evalkit run"):
         if not resume:
             folder = new_run_dir(profile)

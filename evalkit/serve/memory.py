@@ -75,28 +75,42 @@ def _gpu_now() -> tuple[float, float]:
     return (gpus[0]["memory_mib"] / 1024, gpus[0]["free_mib"] / 1024) if gpus else (0.0, 0.0)
 
 
-def server_memory(ref: ModelRef, device: str, settings: Settings) -> ServerMemory:
+def cpu_runtime_gib(settings: Settings) -> float:
+    """The memory of a CPU server's processes beside weights and KV cache, for the settings' start-up choices."""
+    return (CPU_RUNTIME_GIB + (CPU_WORKER_GIB if settings.cpu_executor == "mp" else 0.0)
+            + (0.0 if settings.cpu_fork_engine else CPU_SPAWN_GIB))
+
+
+def gpu_share(settings: Settings) -> float:
+    """The share of the GPU a new server claims: the whole-run share alone, a smaller one beside another server.
+
+    vLLM claims its share of the whole GPU at start, whatever the model needs, so a server started while another
+    evalkit server runs takes ``gpu_memory_utilization_beside`` (a size climb, a side-by-side run).
+    """
+    beside = any(info.device != "cpu" for info in project_servers(settings))
+    return settings.gpu_memory_utilization_beside if beside else settings.gpu_memory_utilization
+
+
+def server_memory(ref: ModelRef, device: str, settings: Settings, share: float | None = None) -> ServerMemory:
     """Estimate what serving ``ref`` on ``device`` takes, and read what is free now."""
     held = [f"{s.model} on port {s.port}" for s in project_servers(settings)]
     weights = weights_bytes(ref) / GIB
     if device == "cpu":
-        runtime = (CPU_RUNTIME_GIB + (CPU_WORKER_GIB if settings.cpu_executor == "mp" else 0.0)
-                   + (0.0 if settings.cpu_fork_engine else CPU_SPAWN_GIB))
-        return ServerMemory(ref.name, device, weights, float(settings.cpu_kvcache_gib), runtime,
+        return ServerMemory(ref.name, device, weights, float(settings.cpu_kvcache_gib), cpu_runtime_gib(settings),
                             available_gib(device), held)
     total, free = _gpu_now()
-    claim = total * settings.gpu_memory_utilization  # vLLM takes this share whatever the model needs
+    claim = total * (share or gpu_share(settings))  # vLLM takes this share whatever the model needs
     return ServerMemory(ref.name, device, weights, max(claim - weights, 0.0), 0.0, free, held)
 
 
-def check_room(ref: ModelRef, device: str, settings: Settings) -> ServerMemory:
+def check_room(ref: ModelRef, device: str, settings: Settings, share: float | None = None) -> ServerMemory:
     """Return the estimate when a server for ``ref`` fits now; raise :class:`NotEnoughMemoryError` otherwise."""
-    est = server_memory(ref, device, settings)
+    est = server_memory(ref, device, settings, share)
     if est.fits:
         return est
     where = "memory" if device == "cpu" else "GPU memory"
     parts = (f"weights {est.weights_gib:.2f} + KV cache {est.kv_cache_gib:.1f} + runtime {est.runtime_gib:.1f}"
-             if device == "cpu" else f"vLLM claims gpu_memory_utilization={settings.gpu_memory_utilization} "
+             if device == "cpu" else f"vLLM claims gpu_memory_utilization={share or gpu_share(settings)} "
              "of the GPU")
     headroom = f" and {TOOLS_HEADROOM_GIB:.1f} GiB is kept for the tools" if device == "cpu" else ""
     running = f" Servers evalkit runs now: {', '.join(est.held)}." if est.held else ""
@@ -106,5 +120,6 @@ def check_room(ref: ModelRef, device: str, settings: Settings) -> ServerMemory:
         fix="stop a server you no longer need (`evalkit status`, then `evalkit stop --port N`)"
         + (", or give each server a smaller KV cache (EVALKIT_CPU_KVCACHE_GIB)."
            if device == "cpu" and settings.cpu_kvcache_gib > 1 else "." if device == "cpu" else
-           ", or lower EVALKIT_GPU_MEMORY_UTILIZATION so that two servers share the GPU."),
+           ", or give the servers shares that add up to 0.9 or less (EVALKIT_GPU_MEMORY_UTILIZATION for the first, "
+           "EVALKIT_GPU_MEMORY_UTILIZATION_BESIDE for one beside it; `evalkit plan` checks a profile's)."),
     )

@@ -27,7 +27,7 @@ from evalkit.errors import (
 from evalkit.models import adapters_of, check_adapter, check_model_folder
 from evalkit.serve.http import answers_at, list_models, port_free
 from evalkit.serve.keeper import launch
-from evalkit.serve.memory import check_room
+from evalkit.serve.memory import check_room, gpu_share
 from evalkit.serve.resolve import ModelRef, resolve_model
 from evalkit.serve.server import Server, attach, attach_same_model, hold
 from evalkit.serve.sharing import describe_process, leave, live_users, mark_kept, stop_server
@@ -154,11 +154,13 @@ def detect_device(settings: Settings) -> str:
 
 
 def server_command(ref: ModelRef, port: int, device: str, settings: Settings,
-                   max_model_len: int | None = None, extra_args: list[str] | None = None) -> list[str]:
+                   max_model_len: int | None = None, extra_args: list[str] | None = None,
+                   share: float | None = None) -> list[str]:
     """The argument list that starts vLLM's OpenAI server for ``ref``.
 
     On a CPU the server is started through :mod:`evalkit.serve.vllm_fork` unless ``settings.cpu_fork_engine``
-    is off; :func:`server_env` gives the environment that goes with the command.
+    is off; :func:`server_env` gives the environment that goes with the command. ``share``: vLLM's
+    ``--gpu-memory-utilization`` on a GPU (default: ``settings.gpu_memory_utilization``).
     """
     if device == "cpu" and settings.cpu_fork_engine:
         entry = [str(Path(__file__).with_name("vllm_fork.py"))]
@@ -178,7 +180,9 @@ def server_command(ref: ModelRef, port: int, device: str, settings: Settings,
         if settings.cpu_executor == "uni":
             cmd += ["--distributed-executor-backend", "uni"]
     else:
-        cmd += ["--dtype", "auto", "--gpu-memory-utilization", str(settings.gpu_memory_utilization)]
+        cmd += ["--dtype", "auto", "--gpu-memory-utilization", str(share or settings.gpu_memory_utilization)]
+        if settings.tensor_parallel_size > 1:
+            cmd += ["--tensor-parallel-size", str(settings.tensor_parallel_size)]
     eager = settings.enforce_eager if settings.enforce_eager is not None else device == "cpu"
     if eager:  # on a CPU the compile warm-up costs more than it gives (benchmarks/bench_serve.py)
         cmd.append("--enforce-eager")
@@ -349,12 +353,13 @@ def _spawn(ref: ModelRef, port: int, max_model_len, extra_args, start_timeout_s,
     device = detect_device(settings)
     if Path(ref.source).is_dir():
         check_model_folder(ref.source, device)
-    check_room(ref, device, settings)
+    share = gpu_share(settings) if device != "cpu" else None
+    check_room(ref, device, settings, share)
     if settings.host not in LOOPBACK:
         warnings.warn(f"vLLM will listen on {settings.host}:{port}, reachable from other machines"
                       + ("" if settings.api_key else " and without an API key (set EVALKIT_API_KEY)")
                       + "; EVALKIT_HOST=127.0.0.1 keeps it on this machine.", ExposedServerWarning, stacklevel=4)
-    command = server_command(ref, port, device, settings, max_model_len, extra_args)
+    command = server_command(ref, port, device, settings, max_model_len, extra_args, share)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     log_path = settings.runs_dir / "servers" / f"{ref.name.replace('/', '_')}-{port}-{stamp}.log"
     _say(echo, f"starting vLLM ({device}) for {ref.name} on port {port}; log: {log_path}")
