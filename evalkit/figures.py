@@ -39,6 +39,7 @@ class Figure:
     when: dict = field(default_factory=dict)
     measured: float | None = None
     cited_in: tuple[str, ...] = ()
+    gpu: dict = field(default_factory=dict)  # {hardware row: {text, source}}: expected there, not measured here
 
     def holds(self, value: float) -> bool:
         return self.low <= value <= self.high
@@ -63,7 +64,8 @@ def load_figures(path: Path | None = None) -> dict[str, Figure]:
         try:
             figures[key] = Figure(key=key, notebook=entry["notebook"], what=entry["what"], text=str(entry["text"]),
                                   low=float(entry["low"]), high=float(entry["high"]), when=entry.get("when") or {},
-                                  measured=entry.get("measured"), cited_in=tuple(entry.get("cited_in") or ()))
+                                  measured=entry.get("measured"), cited_in=tuple(entry.get("cited_in") or ()),
+                                  gpu=entry.get("gpu") or {})
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"{path}: figure {key!r} is malformed ({exc!r}).",
                               fix="give it notebook, what, text, low and high (and optionally when, measured, "
@@ -79,6 +81,7 @@ class Check:
     value: float | None
     compared: bool
     differs: dict
+    hardware: str = ""  # a GPU this run is on: the figure (measured on a CPU) is not compared
 
     @property
     def holds(self) -> bool | None:
@@ -88,6 +91,8 @@ class Check:
 
     def sentence(self) -> str:
         fig = self.figure
+        if self.hardware:
+            return self._gpu_sentence()
         expected = f"Expected: {fig.text} ({fig.what}; interval {_num(fig.low)}-{_num(fig.high)})"
         if self.value is None:
             return f"{expected}. Measured here: nothing (the result has no value)."
@@ -99,6 +104,16 @@ class Check:
         verdict = "as expected." if self.holds else ("OUTSIDE the interval: the text above no longer describes this "
                                                     "run (see docs/figures.yaml).")
         return f"{expected}. {measured}: {verdict}"
+
+    def _gpu_sentence(self) -> str:
+        fig, measured = self.figure, "nothing" if self.value is None else _num(self.value)
+        row = next((fig.gpu[k] for k in fig.gpu if gpu_kind(self.hardware) == k), None)
+        if row is None:
+            return (f"On {self.hardware}: the text's figure ({fig.text}) was measured on a 2-core CPU, not compared. "
+                    f"Measured here: {measured}.")
+        kind = gpu_kind(self.hardware)
+        return (f"Expected on {'an' if kind[0] in 'AEFHILMNORSX' else 'a'} {kind} (not "
+                f"measured here): {row['text']} [{row['source']}]. Measured here: {measured}.")
 
     def __repr__(self) -> str:
         return self.sentence()
@@ -123,13 +138,31 @@ def expect(key: str, value, **parameters) -> Check:
     figure = figures[key]
     number = None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
     differs = {k: v for k, v in parameters.items() if k in figure.when and _norm(figure.when[k]) != _norm(v)}
-    check = Check(figure, number, not differs, differs)
+    gpu = run_gpu()
+    check = Check(figure, number, not differs and not gpu, differs, gpu)
     print(check.sentence(), flush=True)
     log = os.environ.get(LOG_ENV)
     if log:
         with open(log, "a") as fh:
             fh.write(json.dumps(check.record()) + "\n")
     return check
+
+
+def run_gpu() -> str:
+    """The hardware row of the GPU this process runs on ("" on a CPU): the figures were measured on a CPU."""
+    from evalkit.envreport import gpu_info
+
+    gpus = gpu_info()
+    if not gpus:
+        return ""
+    from evalkit.plan.hardware import match_gpus
+
+    return match_gpus(gpus).name
+
+
+def gpu_kind(row: str) -> str:
+    """The GPU of a hardware row: ``2xL4`` -> ``L4``."""
+    return row.split("x", 1)[1] if row[:1].isdigit() and "x" in row else row
 
 
 def _norm(value):

@@ -136,6 +136,11 @@ def secrets(settings: Settings | None = None) -> list[str]:
     return sorted((s for s in found if len(s) >= 4), key=len, reverse=True)
 
 
+def hf_token() -> str:
+    """The Hugging Face token in the environment ("" without one): a gated model's download needs it."""
+    return os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN") or ""
+
+
 def redact(text: str, settings: Settings | None = None) -> str:
     """``text`` with every known secret value replaced by ``***``."""
     for secret in secrets(settings):

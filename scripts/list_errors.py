@@ -18,7 +18,7 @@ WORKSHOP = ROOT / "workshop.md"
 BEGIN, END = "<!-- errors:begin (scripts/list_errors.py) -->", "<!-- errors:end -->"
 ERRORS = {"EvalkitError", "ConfigError", "UnknownModelError", "ContextLengthError", "TaskFileError",
           "PortInUseError", "ServerUnreachableError", "ServerStartError", "ServerDiedError", "ToolMissingError",
-          "ToolError", "RunLockedError", "RunNotFoundError", "ResultFileError"}
+          "ToolError", "RunLockedError", "RunNotFoundError", "ResultFileError", "PlanError"}
 
 
 def _text(node: ast.AST | None) -> str:

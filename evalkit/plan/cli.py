@@ -35,3 +35,7 @@ def register_cli(sub) -> None:
     p.add_argument("--no-vllm-check", action="store_true",
                    help="skip parsing each command line with vLLM's own argument parser (it imports vLLM)")
     p.set_defaults(func=_cmd_plan)
+
+    from evalkit.plan.check import register_cli as register_check
+
+    register_check(sub)

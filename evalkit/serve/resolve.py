@@ -71,7 +71,7 @@ def resolve_model(model: str, settings: Settings | None = None) -> ModelRef:
                                     "minute), or `evalkit model build`.")
     if preset.embedded and not Path(source).is_dir():
         raise UnknownModelError(f"The embedded model folder {source} is missing.", fix="restore data/ from git.")
-    if not preset.embedded and settings.offline and not _in_hf_cache(preset.source):
+    if not preset.embedded and settings.offline and not in_hf_cache(preset.source):
         raise UnknownModelError(
             f"{preset.source} is not in the local Hugging Face cache and evalkit runs offline.",
             fix=f"download it once with `hf download {preset.source}` (gated models need HF_TOKEN), or set "
@@ -80,7 +80,7 @@ def resolve_model(model: str, settings: Settings | None = None) -> ModelRef:
     return ModelRef(name=preset.name, source=source, tokenizer=source, preset=preset)
 
 
-def _in_hf_cache(repo_id: str) -> bool:
+def in_hf_cache(repo_id: str) -> bool:
     try:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:

@@ -73,7 +73,7 @@ def simulated_l4(tmp_path, monkeypatch):
 
     monkeypatch.setattr(memory, "_gpu_now", gpu_now)
     monkeypatch.setattr(start, "launch", launch)
-    monkeypatch.setattr(resolve, "_in_hf_cache", lambda repo: True)  # the models were downloaded
+    monkeypatch.setattr(resolve, "in_hf_cache", lambda repo: True)  # the models were downloaded
     reload_settings()
     yield started, ledger
     reload_settings()

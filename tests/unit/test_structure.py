@@ -23,7 +23,7 @@ PACKAGE = ROOT / "evalkit"
 # bottom-up; a module belongs to the tier of its longest listed prefix, and imports only from its tier or below
 TIERS = [
     ["evalkit.errors", "evalkit.settings", "evalkit.stats", "evalkit.memo", "evalkit.lazy", "evalkit.layers",
-     "evalkit.args", "evalkit.result", "evalkit.proc", "evalkit.envreport", "evalkit.figures"],
+     "evalkit.args", "evalkit.result", "evalkit.proc", "evalkit.envreport", "evalkit.figures", "evalkit.plan.hardware"],
     ["evalkit.ladder.specs", "evalkit.ladder.tokenizer", "evalkit.ladder.train", "evalkit.ladder.corpus.reading",
      "evalkit.ladder.corpus.chat", "evalkit.ladder.corpus.heldout", "evalkit.tune.fetch", "evalkit.tune.train",
      "evalkit.models"],
@@ -32,7 +32,7 @@ TIERS = [
     [f"evalkit.{layer.module}" for layer in layers.LAYERS],
     ["evalkit.scorecard", "evalkit.report", "evalkit.byhand", "evalkit.ladder", "evalkit.tune"],
     ["evalkit.plots", "evalkit.widgets"],
-    ["evalkit.pipeline", "evalkit.cli", "evalkit"],
+    ["evalkit.pipeline", "evalkit.plan", "evalkit.cli", "evalkit"],
 ]
 LAYER_PACKAGES = {f"evalkit.{layer.module}" for layer in layers.LAYERS}
 
