@@ -234,3 +234,31 @@ def test_the_l4_values_the_notebooks_quote_are_the_full_profile_s():
             assert given.get(key, "missing") == value, f"{name}: {key} = {value!r}, not {given.get(key)!r}"
         seen += len(quoted)
     assert seen >= 20
+
+
+def test_on_an_l4_ek_expect_shows_the_sourced_l4_figure_as_not_measured_and_compares_nothing(monkeypatch, capsys):
+    import evalkit.figures as figures
+
+    monkeypatch.setattr(figures, "run_gpu", lambda: "L4")
+    check = figures.expect("perf_sync_output_tps", 71.0, MODEL="qwen2.5-1.5b-instruct")
+    said = capsys.readouterr().out
+    assert said.startswith("Expected on an L4 (not measured here): at most about 97 output tokens/s")
+    assert "ai.wmx.dev" in said and check.compared is False and check.holds is None
+    other = figures.expect("fmt_schema_plain", 0.9)
+    assert "measured on a 2-core CPU, not compared" in capsys.readouterr().out and other.holds is None
+    monkeypatch.setattr(figures, "run_gpu", lambda: "")
+    assert figures.expect("fmt_schema_plain", 0.5).holds is True  # on a CPU the figure is compared as before
+
+
+def test_every_gpu_figure_has_a_source_or_says_it_is_an_estimate():
+    import re
+
+    from evalkit.figures import load_figures
+
+    rows = [(key, hw, row) for key, fig in load_figures().items() for hw, row in fig.gpu.items()]
+    assert len(rows) >= 5
+    for key, hw, row in rows:
+        assert row["source"] and row["text"], key
+        assert hw in hardware_table(), f"{key}: {hw} is not a row of data/hardware.yaml"
+        published = re.search(r"\b[\w-]+\.(dev|io|com|org)\b", row["source"]) or "TIGER-Lab" in row["source"]
+        assert published or "derived" in row["source"] or row["source"].startswith("estimate"), key
