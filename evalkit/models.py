@@ -293,5 +293,35 @@ def check_model_folder(folder: Path | str, device: str | None = None) -> dict:
     return config
 
 
+WHOLE_FILE_BYTES = 64 * 1024**2  # files up to this size are hashed whole (adapters, configs); larger: size and time
+
+
+def fingerprint(name: str) -> str:
+    """A short hash of the files a model name serves ("" for a hub model or an endpoint elsewhere).
+
+    An adapter's weights and config, or a local model's, so that a retrained adapter or a rebuilt model gets a new
+    fingerprint (lm-eval's request cache is keyed by it). Weight files over 64 MiB count by size and
+    modification time, the rest by content.
+    """
+    import hashlib
+
+    try:
+        folder = get_preset(name).path()
+    except UnknownModelError:
+        folder = Path(name) if Path(name).is_dir() else None
+    if folder is None or not folder.is_dir():
+        return ""
+    digest = hashlib.sha256()
+    for path in sorted(folder.iterdir()):
+        if not path.is_file() or path.suffix not in (".safetensors", ".bin", ".json", ".pt"):
+            continue
+        stat = path.stat()
+        if stat.st_size <= WHOLE_FILE_BYTES:
+            digest.update(f"{path.name}:".encode() + hashlib.sha256(path.read_bytes()).digest())
+        else:
+            digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:12]
+
+
 def preset_dict(preset: ModelPreset) -> dict:
     return asdict(preset)

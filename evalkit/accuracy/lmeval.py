@@ -183,8 +183,14 @@ def check_loglikelihood(srv) -> None:
 
 
 def request_cache_path(folder: Path, srv, endpoint: str, tokenizer: str | None) -> Path:
-    """lm-eval's cache keys are the requests only, so the file name carries the model, endpoint and tokenizer."""
-    key = json.dumps([srv.model, srv.base_url, endpoint, tokenizer], sort_keys=True)
+    """lm-eval's cache keys are the requests only, so the file name carries what was served and how it was asked.
+
+    The model's name, the fingerprint of its files (a retrained adapter or a rebuilt model is asked again, not
+    answered from the old one's cache), the endpoint and the tokenizer.
+    """
+    from evalkit.models import fingerprint
+
+    key = json.dumps([srv.model, fingerprint(srv.model), srv.base_url, endpoint, tokenizer], sort_keys=True)
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", srv.model).strip("-")[:40]
     return folder / f"{endpoint}-{slug}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 

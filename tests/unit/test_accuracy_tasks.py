@@ -240,3 +240,29 @@ def test_full_mmlu_pro_split_swaps_the_data(tmp_path):
                                 mmlu_pro="full")
     item = prepared["mmlu_pro_mc_history"][0]
     assert item.considered == 30  # the committed subset has only 20 per category
+
+
+def test_a_retrained_adapter_gets_another_request_cache(tmp_path, monkeypatch):
+    """lm-eval's cache is keyed by what was served: new adapter weights, new cache file; the same weights, the same."""
+    import shutil
+    from types import SimpleNamespace
+
+    from evalkit.accuracy.lmeval import request_cache_path
+    from evalkit.settings import reload_settings
+
+    data = tmp_path / "data"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "data" / "adapters" / "smollm2-135m-faq",
+                    data / "adapters" / "smollm2-135m-faq")
+    monkeypatch.setenv("EVALKIT_DATA_DIR", str(data))
+    reload_settings()
+    try:
+        srv = SimpleNamespace(model="smollm2-135m-faq", base_url="http://127.0.0.1:8000/v1")
+        before = request_cache_path(tmp_path, srv, "completions", "tok")
+        assert request_cache_path(tmp_path, srv, "completions", "tok") == before
+        weights = next((data / "adapters" / "smollm2-135m-faq").glob("adapter_model.*"))
+        raw = weights.read_bytes()
+        weights.write_bytes(raw[:-1] + bytes([raw[-1] ^ 1]))  # retrained: other weights
+        assert request_cache_path(tmp_path, srv, "completions", "tok") != before
+    finally:
+        monkeypatch.delenv("EVALKIT_DATA_DIR")
+        reload_settings()
