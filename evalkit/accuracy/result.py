@@ -157,7 +157,8 @@ class AccuracyResult(LayerResult):
         The bands are the rule of thumb of the original workshop for MMLU-Pro: about 10 % is random guessing on
         10 options, 30-50 % a small or untuned model, 60-70 % and more a strong one (:data:`BANDS`). A score is
         read against its own chance level first (MMLU-Pro mixes 4- to 10-option questions), then placed in a
-        band; Llama-2-7B's accuracy on the same questions is the shipped reference.
+        band, unless it rests on too few questions to tell (the band then says so instead of naming one);
+        Llama-2-7B's accuracy over the whole test split of each category is the shipped reference.
         Columns: category, accuracy, stderr, n, chance, vs_chance, band, llama2_7b.
         """
         from evalkit.accuracy.reference import llama2_reference
@@ -173,10 +174,12 @@ class AccuracyResult(LayerResult):
         out = []
         for row in rows:
             name = task if row["category"] == "all" else f"{task} / {row['category']}"
-            acc = row.get("accuracy")
+            acc, verdict = row.get("accuracy"), verdicts.get(name, "")
+            band = band_of(acc) if _num(acc) else "nothing evaluated"
+            if verdict.startswith("too few"):
+                band = f"not read: {verdict}"
             out.append({"category": row["category"], "accuracy": acc, "stderr": row.get("stderr"), "n": row.get("n"),
-                        "chance": row.get("chance"), "vs_chance": verdicts.get(name, ""),
-                        "band": band_of(acc) if _num(acc) else "nothing evaluated",
+                        "chance": row.get("chance"), "vs_chance": verdict, "band": band,
                         "llama2_7b": reference.get(row["category"])})
         return pd.DataFrame(out, columns=["category", "accuracy", "stderr", "n", "chance", "vs_chance", "band",
                                           "llama2_7b"])
