@@ -44,9 +44,11 @@ VLLM_BENCH = ("import sys; from vllm.utils.argparse_utils import FlexibleArgumen
 
 
 def run_evalkit(srv, streams: int, args, folder: Path) -> dict:
+    """evalkit perf at ``streams``: as many measured requests as vLLM's run, plus its warm-up (left out)."""
+    warmup = args.warmup if args.warmup is not None else 2 * streams - 1
     result = sweep(srv, profile="concurrent", rates=[streams], prompt_tokens=args.prompt_tokens,
-                   output_tokens=args.output_tokens, max_requests=args.requests * streams, max_seconds=None,
-                   html=False, run_dir=folder, echo=False)
+                   output_tokens=args.output_tokens, max_requests=args.requests * streams + warmup, warmup=warmup,
+                   max_seconds=None, html=False, run_dir=folder, echo=False)
     row = result.summary().iloc[0]
     out = {name: float(row[column]) for name, (column, _, _) in METRICS.items()}
     out["requests"] = int(row["successful"])
@@ -84,6 +86,8 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=6, help="requests per stream in each run")
     parser.add_argument("--prompt-tokens", type=int, default=128)
     parser.add_argument("--output-tokens", type=int, default=64)
+    parser.add_argument("--warmup", type=int, default=None,
+                        help="evalkit's warm-up requests (default: its own choice, 2 x streams - 1; 0: none)")
     args = parser.parse_args()
     streams = [int(s) for s in args.streams.split(",")]
     root = new_run_dir("vs-vllm")

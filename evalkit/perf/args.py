@@ -61,6 +61,9 @@ class PerfArgs(RunArgs):
         None, gt=0, description="cap a workload's prompt + output tokens per request (scaled down, same ratio)")
     stop_over_saturation: bool = Field(
         False, description="let GuideLLM end a benchmark early when the server is over-saturated")
+    warmup: int | None = Field(
+        None, ge=0, description="finished requests at the start of each benchmark left out of its figures "
+        "(GuideLLM's warm-up phase); None: evalkit's choice for the profile (warmup_requests), 0: none")
 
     @model_validator(mode="after")
     def _consistent(self) -> PerfArgs:
@@ -80,6 +83,9 @@ class PerfArgs(RunArgs):
             raise ConfigError(f"The {self.profile} profile takes no rates (got {rates}).",
                               fix="use profile='concurrent' (stream counts) or 'constant'/'poisson' (requests/s), or "
                               "drop rates; a sweep picks its own rates (sweep_size).")
+        if self.warmup and self.max_requests is not None and self.warmup >= self.max_requests:
+            raise ConfigError(f"warmup={self.warmup} would leave none of the {self.max_requests} requests of a "
+                              "benchmark to measure.", fix=f"use warmup below {self.max_requests}, or more requests.")
         if self.max_seconds is None and self.max_requests is None:
             raise ConfigError("Nothing would stop each benchmark: both max_seconds and max_requests are None.",
                               fix="give max_seconds (e.g. 5) and/or max_requests (e.g. 50).")

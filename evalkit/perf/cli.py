@@ -8,7 +8,7 @@ from evalkit.perf.args import PerfArgs
 
 RUN_OPTIONS = ["profile", "prompt_tokens", "output_tokens", "prompt_tokens_stdev", "output_tokens_stdev", "data",
                "max_seconds", "max_requests", "endpoint", "sweep_size", "max_concurrency", "workers", "workload",
-               "stop_over_saturation"]
+               "stop_over_saturation", "warmup"]
 
 
 def _cmd_perf(args) -> int:

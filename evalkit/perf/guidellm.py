@@ -82,6 +82,9 @@ def build_command(p: dict, *, target: str, model: str, tokenizer: str, run_dir: 
         prof["max_concurrency"] = p["max_concurrency"] or DEFAULT_MAX_CONCURRENCY
     elif profile in ("constant", "poisson") and p["max_concurrency"]:
         prof["max_concurrency"] = p["max_concurrency"]
+    warmup = warmup_requests(p)
+    if warmup:  # GuideLLM's own warm-up phase: the first finished requests of each benchmark are not measured
+        prof["warmup"] = {"mode": "requests", "value": warmup}
     cmd = [guidellm_executable(), "run", "--backend", _kv(**backend), "--profile", _kv(**prof)]
     if p["rates"]:
         field = "streams" if profile == "concurrent" else "rate"
@@ -104,6 +107,31 @@ def build_command(p: dict, *, target: str, model: str, tokenizer: str, run_dir: 
     if p["html"]:
         cmd += ["--output", _kv(kind="html", path=str(run_dir / REPORT_HTML))]
     return cmd + ["--disable-progress"]
+
+
+def warmup_requests(p: dict) -> int:
+    """Finished requests each benchmark leaves out of its figures: ``p["warmup"]``, or evalkit's choice.
+
+    GuideLLM's first requests of a benchmark wait for its worker process to start beside the server (up to a few
+    seconds on a small machine), so they measure the load generator, not the server. GuideLLM's warm-up phase
+    ends when its ``value + 1``-th request finishes and counts every request that ends after that request started;
+    leaving out a whole first wave of ``c`` streams therefore takes ``2c - 1`` finished requests. evalkit's choice
+    is that for the run's highest stream count (1 for one request at a time), at most a quarter of
+    ``max_requests`` when one is set.
+    """
+    if p.get("warmup") is not None:
+        return int(p["warmup"])
+    profile = p["profile"]
+    if profile == "synchronous":
+        streams = 1
+    elif profile == "concurrent":
+        streams = int(max(p["rates"]))
+    else:  # sweep, throughput, constant, poisson: their first benchmark is one request at a time (sweep) or ramps
+        streams = 1
+    count = 2 * streams - 1
+    if p.get("max_requests"):
+        count = min(count, max(0, int(p["max_requests"]) // 4))
+    return count
 
 
 def _token_fields(name: str, mean: int, stdev: float) -> dict:

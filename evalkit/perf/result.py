@@ -53,6 +53,12 @@ METRICS: dict[str, MetricSpec] = {
 }
 
 
+def p99_words(requests) -> str:
+    """What a p99 over ``requests`` requests is: a percentile from 100 on, else about the slowest one."""
+    n = int(requests) if requests == requests else 0  # NaN: none
+    return "p99" if n >= 100 else f"max of {n}"
+
+
 class PerfResult(LayerResult):
     """One ``guidellm run``: its parameters, command, files, and one row per benchmark.
 
@@ -96,10 +102,16 @@ class PerfResult(LayerResult):
         return self.path / self.report_html if self.report_html else None
 
     def summary(self) -> pd.DataFrame:
-        """The columns a reader looks at first, in load order."""
+        """The columns a reader looks at first, in load order.
+
+        ``p99_is`` says what a request p99 is made of: with fewer than 100 requests it is (about) the slowest
+        request of the load, "max of 6", not a 99th percentile anyone could repeat.
+        """
         cols = ["benchmark", "requests_per_s", "output_tokens_per_s", "ttft_p50_ms", "ttft_p99_ms", "itl_p50_ms",
                 "itl_p99_ms", "latency_p50_s", "latency_p99_s", "successful", "errored", "incomplete"]
-        return measured(self.df)[cols].set_index("benchmark")
+        table = measured(self.df)[cols].set_index("benchmark")
+        table["p99_is"] = [p99_words(n) for n in table["successful"]]
+        return table
 
     def capacity(self, **limits) -> Capacity:
         """:func:`~evalkit.perf.analysis.slo_capacity` of this result (its own SLO unless limits are given)."""

@@ -114,6 +114,7 @@ def sweep(
     workload: str | None = D.workload,
     workload_tokens: int | None = D.workload_tokens,
     stop_over_saturation: bool = D.stop_over_saturation,
+    warmup: int | None = D.warmup,
     run_dir: str | Path | None = None,
     echo: bool = True,
     timeout_s: float | None = None,
@@ -153,6 +154,10 @@ def sweep(
             way): long outputs take minutes per request on a slow CPU.
         stop_over_saturation: add GuideLLM's over-saturation constraint (it ends a benchmark when latency keeps
             growing with load; it checks after 30 s, so it matters for the full profile, not the quick one).
+        warmup: finished requests at the start of each benchmark that its figures leave out, through GuideLLM's
+            own warm-up phase (None: :func:`~evalkit.perf.guidellm.warmup_requests` for the profile; 0: none).
+            The load generator's own start (its worker process beside the server) makes the first requests of a
+            benchmark slow; a server's cold start is measured apart (``ek.cold_start``).
         run_dir: folder for the files (default: a new ``runs/<time>-perf-<profile>``).
         echo: print GuideLLM's progress lines while it runs.
         timeout_s: stop GuideLLM after this long (default: generous, from the number and length of benchmarks).
@@ -176,7 +181,8 @@ def sweep(
                   prompt_tokens_stdev=prompt_tokens_stdev, output_tokens_stdev=output_tokens_stdev, data=data,
                   max_seconds=max_seconds, max_requests=max_requests, endpoint=endpoint, sweep_size=sweep_size,
                   max_concurrency=max_concurrency, workers=workers, request_samples=request_samples, html=html,
-                  workload=workload, workload_tokens=workload_tokens, stop_over_saturation=stop_over_saturation)
+                  workload=workload, workload_tokens=workload_tokens, stop_over_saturation=stop_over_saturation,
+                  warmup=warmup)
     p = check_params(params, srv.max_model_len, srv.model)
     if echo and p.get("workload_scale", 1) < 1:
         print(f"[evalkit] workload {p['workload_note']}", flush=True)

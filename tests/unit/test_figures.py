@@ -111,3 +111,27 @@ def test_expect_compares_only_at_the_stated_parameters(capsys, monkeypatch, tmp_
     assert [json.loads(line)["compared"] for line in log.read_text().splitlines()] == [True, True, False]
     with pytest.raises(ConfigError, match="Unknown figure"):
         expect("no_such_figure", 1.0)
+
+
+
+
+@pytest.mark.parametrize("key", sorted(FIGURES))
+def test_the_quoted_number_is_the_committed_measurement_rounded(key):
+    """Words and measurement agree: within 10 % (0.03 for a share or an accuracy).
+
+    A p-value is on the same side of 0.05, a quoted range ("2-3 times") holds the value; an interval wide enough
+    for any run does not make the words right.
+    """
+    fig = FIGURES[key]
+    measured = json.loads((ROOT / "docs" / "figures-measured.json").read_text())[key]["value"]
+    quoted = _first_number(fig.text)
+    span = re.search(r"(\d[\d.,]*)\s*-\s*(\d[\d.,]*)", fig.text)
+    if "p=" in fig.text:
+        assert (quoted < 0.05) == (measured < 0.05), f"{key}: {fig.text!r}, measured p={measured:.3g}"
+    elif span:
+        low, high = (float(g.replace(",", "")) for g in span.groups())
+        assert low <= measured <= high, f"{key}: {fig.text!r}, measured {measured:.4g}"
+    else:
+        share = 0 <= quoted <= 1 and 0 <= measured <= 1 and not key.startswith("time_")
+        tolerance = 0.03 if share else 0.1 * abs(measured)
+        assert abs(quoted - measured) <= tolerance, f"{key}: the text says {fig.text!r}, measured {measured:.4g}"

@@ -508,3 +508,30 @@ def test_sweep_records_a_scaled_workload(tmp_path, monkeypatch, report, capsys):
     assert result.params["workload"] == "codegen" and result.params["workload_scale"] == 0.5
     assert (result.params["prompt_tokens"], result.params["output_tokens"]) == (256, 256)
     assert "scaled by 0.500" in capsys.readouterr().out
+
+
+def test_a_p99_of_few_requests_says_it_is_about_the_slowest_one(result):
+    from evalkit.perf.result import p99_words
+
+    table = result.summary()
+    assert list(table["p99_is"]) == [p99_words(n) for n in table["successful"]]
+    assert (p99_words(6), p99_words(99), p99_words(100), p99_words(float("nan"))) == (
+        "max of 6", "max of 99", "p99", "max of 0")
+
+
+def test_every_benchmark_leaves_out_a_warm_up_through_guidellm_s_own_phase(tmp_path):
+    from evalkit.perf.args import PerfArgs
+    from evalkit.perf.guidellm import build_command, warmup_requests
+
+    def command(**kw):
+        p = PerfArgs.check(**kw).model_dump()
+        cmd = build_command(p, target="http://x", model="m", tokenizer="t", run_dir=tmp_path)
+        return json.loads(cmd[cmd.index("--profile") + 1]) if cmd[cmd.index("--profile") + 1].startswith("{") else {}
+
+    assert command(profile="synchronous", max_seconds=5)["warmup"] == {"mode": "requests", "value": 1}
+    assert command(profile="concurrent", rates=[1, 4], max_seconds=5)["warmup"]["value"] == 7  # a whole first wave
+    assert command(profile="concurrent", rates=[4], max_requests=8, max_seconds=None)["warmup"]["value"] == 2
+    assert "warmup" not in command(profile="synchronous", max_seconds=5, warmup=0)
+    assert warmup_requests({"warmup": 3, "profile": "sweep"}) == 3
+    with pytest.raises(errors.ConfigError, match="none of the 4 requests"):
+        PerfArgs.check(profile="synchronous", max_requests=4, warmup=4)
