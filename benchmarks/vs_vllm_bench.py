@@ -44,7 +44,7 @@ VLLM_BENCH = ("import sys; from vllm.utils.argparse_utils import FlexibleArgumen
 
 
 def run_evalkit(srv, streams: int, args, folder: Path) -> dict:
-    """evalkit perf at ``streams``: as many measured requests as vLLM's run, plus its warm-up (left out)."""
+    """Run evalkit perf at ``streams``: as many measured requests as vLLM's run, plus its warm-up (left out)."""
     warmup = args.warmup if args.warmup is not None else 2 * streams - 1
     result = sweep(srv, profile="concurrent", rates=[streams], prompt_tokens=args.prompt_tokens,
                    output_tokens=args.output_tokens, max_requests=args.requests * streams + warmup, warmup=warmup,
