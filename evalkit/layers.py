@@ -67,7 +67,7 @@ class Layer:
 LAYERS: tuple[Layer, ...] = (
     Layer(name="performance", order=1, notebook="01_performance", module="perf", result="PerfResult", args="PerfArgs",
           run="sweep", title="Performance",
-          exports=("PRICES", "SLO", "TokenGridResult", "knee", "slo_capacity", "sweep", "token_grid")),
+          exports=("PRICES", "SLO", "TokenGridResult", "cold_start", "knee", "slo_capacity", "sweep", "token_grid")),
     Layer(name="format", order=2, notebook="02_format", module="fmt", result="FormatResult", args="FormatArgs",
           run="check_format", title="Format", exports=("check_format",)),
     Layer(name="accuracy", order=3, notebook="03_accuracy", module="accuracy", result="AccuracyResult",

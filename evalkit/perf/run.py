@@ -157,7 +157,7 @@ def sweep(
         warmup: finished requests at the start of each benchmark that its figures leave out, through GuideLLM's
             own warm-up phase (None: :func:`~evalkit.perf.guidellm.warmup_requests` for the profile; 0: none).
             The load generator's own start (its worker process beside the server) makes the first requests of a
-            benchmark slow; a server's cold start is measured apart (``ek.cold_start``).
+            benchmark slow; a server's cold start is measured apart (:func:`~evalkit.perf.cold.cold_start`).
         run_dir: folder for the files (default: a new ``runs/<time>-perf-<profile>``).
         echo: print GuideLLM's progress lines while it runs.
         timeout_s: stop GuideLLM after this long (default: generous, from the number and length of benchmarks).

@@ -76,3 +76,22 @@ def test_panel_button_runs_a_sweep_and_redraws(server, run_dir):
     panel.rates.value = "1,x"
     panel.profile.value = "concurrent"
     assert panel.run() is None and "ConfigError" in panel.status.value  # shown, not raised
+
+
+def test_the_warm_up_is_left_out_by_guidellm_itself(server, run_dir):
+    """GuideLLM's warm-up phase drops the first finished requests from a benchmark's figures; 0 keeps them all."""
+    kept = perf.sweep(server, profile="concurrent", rates=[2], max_requests=10, max_seconds=None, warmup=0,
+                      prompt_tokens=32, output_tokens=8, html=False, run_dir=run_dir / "none", echo=False)
+    warmed = perf.sweep(server, profile="concurrent", rates=[2], max_requests=10, max_seconds=None, warmup=3,
+                        prompt_tokens=32, output_tokens=8, html=False, run_dir=run_dir / "three", echo=False)
+    assert int(kept.df["successful"].iloc[0]) == 10
+    assert int(warmed.df["successful"].iloc[0]) <= 8  # the first wave of two streams and more are not measured
+    assert json.loads(warmed.command[warmed.command.index("--profile") + 1])["warmup"]["value"] == 3
+
+
+def test_a_cold_start_is_one_plain_request_timed_to_its_first_token(server):
+    server.completion("Once upon a time", max_tokens=2)  # so the server has answered before, whatever ran first
+    cold = perf.cold_start(server, max_tokens=8)
+    assert cold.ttft_ms > 0 and cold.latency_s * 1000 >= cold.ttft_ms and cold.output_tokens == 8
+    assert cold.answered_before and cold.first_request is False
+    assert "not a cold start" in cold.sentence()
