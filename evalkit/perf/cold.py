@@ -42,7 +42,7 @@ def cold_start(srv, prompt: str = "Write one sentence about the sea.", max_token
 
     before = requests_answered(srv.root_url)
     payload = {"model": srv.model, "prompt": prompt, "max_tokens": max_tokens, "stream": True, "temperature": 0,
-               "ignore_eos": True}
+               "ignore_eos": True, "stream_options": {"include_usage": True}}
     headers = {"Content-Type": "application/json"}
     key = srv.settings.api_key_value()
     if key:
@@ -55,8 +55,10 @@ def cold_start(srv, prompt: str = "Write one sentence about the sea.", max_token
             line = raw.decode().strip()
             if not line.startswith("data:") or line == "data: [DONE]":
                 continue
-            if json.loads(line[5:])["choices"][0].get("text"):
+            chunk = json.loads(line[5:])
+            if chunk.get("choices") and chunk["choices"][0].get("text"):
                 first = first or time.perf_counter()
-                tokens += 1
+            if chunk.get("usage"):  # the last chunk: the tokens the server counted
+                tokens = chunk["usage"]["completion_tokens"]
     ended = time.perf_counter()
     return ColdStart(round(((first or ended) - started) * 1000, 1), round(ended - started, 3), tokens, before)
