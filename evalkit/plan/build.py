@@ -10,7 +10,7 @@ hold weights, runtime and one sequence of its context in it; servers up together
 :data:`SHARE_LIMIT` of a GPU; a model too large for one GPU is sharded over 2, 4 or 8 (vLLM's tensor
 parallelism) where the machine has them. On a CPU each server takes weights, its KV cache and its processes'
 memory from what the machine has available. Each server's vLLM command line is the one ``serve()`` would run,
-and :func:`check_commands` parses it with vLLM's own argument parser.
+and :func:`~evalkit.plan.vllm_args.check_commands` parses it with vLLM's own argument parser.
 """
 
 from __future__ import annotations
@@ -20,30 +20,17 @@ import os
 from dataclasses import dataclass, field
 
 from evalkit.errors import ConfigError, UnknownModelError
-from evalkit.models import GIB, RUNTIME_OVERHEAD_GIB, ModelPreset, adapters_of, get_preset
+from evalkit.models import ModelPreset, adapters_of, get_preset
 from evalkit.plan.hardware import Hardware, get_hardware
+from evalkit.plan.size import Problem, size_server
 from evalkit.settings import Settings
 
 SHARE_LIMIT = 0.9  # servers up at once claim at most this of a GPU: what vLLM claims for one server by default
-TP_SIZES = (1, 2, 4, 8)
 RUN = "evalkit run"  # the step that starts the run's server, before the first notebook
 
 
 class PlanError(ConfigError):
     """A run that cannot fit the machine: said before any server starts."""
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Why a plan does not fit: where (notebook and parameter), what, and the fix."""
-
-    notebook: str
-    parameter: str
-    message: str
-    fix: str
-
-    def __str__(self) -> str:
-        return f"{self.notebook}, {self.parameter}: {self.message}"
 
 
 @dataclass
@@ -208,83 +195,6 @@ def profile_settings(profile: str, profiles: dict | None = None) -> dict:
     return dict(spec)
 
 
-# --- sizing one server ----------------------------------------------------------------------------------------
-
-def _serving_bytes_per_param(preset: ModelPreset, gpu: bool) -> int:
-    """Bytes a served weight takes: vLLM's "auto" dtype on a GPU halves float32; a CPU serves hub models in float32."""
-    if gpu:
-        return 2 if preset.dtype == "float32" else preset.bytes_per_param
-    return preset.bytes_per_param if preset.embedded else 4
-
-
-def _context(preset: ModelPreset, settings: Settings) -> int:
-    return min(settings.max_model_len or preset.serve_context or preset.max_context, preset.max_context)
-
-
-def size_server(server: PlannedServer, preset: ModelPreset, hw: Hardware, settings: Settings, share: float,
-                where: tuple[str, str]) -> list[Problem]:
-    """Fill in a server's dtype, context, parallelism and memory for ``hw``; return what does not fit."""
-    from evalkit.serve.memory import cpu_runtime_gib
-
-    width = _serving_bytes_per_param(preset, hw.gpu)
-    server.dtype = {2: "bfloat16" if preset.dtype != "float32" else "float16", 4: "float32"}[width]
-    server.context = _context(preset, settings)
-    weights = preset.params * width / GIB
-    kv_per_token = 2 * preset.layers * preset.kv_heads * preset.head_dim * width
-    notebook, parameter = where
-    if not hw.gpu:
-        server.weights_gib, server.kv_cache_gib = weights, float(settings.cpu_kvcache_gib)
-        server.need_gib = weights + server.kv_cache_gib + cpu_runtime_gib(settings)
-        server.kv_tokens = int(server.kv_cache_gib * GIB // kv_per_token)
-        if server.kv_tokens < server.context:
-            return [Problem(notebook, parameter, f"{preset.name}'s KV cache of {server.kv_cache_gib:.0f} GiB holds "
-                            f"{server.kv_tokens} tokens, less than one sequence of its context ({server.context}).",
-                            f"raise EVALKIT_CPU_KVCACHE_GIB, or set max_model_len to {server.kv_tokens} or less.")]
-        return []
-    budget = share * hw.gpu_memory_gib
-    server.share = share
-    if hw.bandwidth_gbs:  # one output token reads every weight once (each GPU its part, at the same time)
-        server.decode_ceiling = hw.bandwidth_gbs * 1e9 / (preset.params * width)
-    server.need_gib = budget
-    tried = []
-    for tp in (t for t in TP_SIZES if t <= hw.gpus and (preset.kv_heads % t == 0 or t % preset.kv_heads == 0)):
-        room = budget - weights / tp - RUNTIME_OVERHEAD_GIB
-        tokens = int(room * GIB // (kv_per_token / tp)) if room > 0 else 0
-        tried.append((tp, room, tokens))
-        if tokens >= server.context:
-            server.tensor_parallel, server.weights_gib, server.kv_cache_gib = tp, weights / tp, room
-            server.kv_tokens = tokens
-            return []
-    tp, room, tokens = tried[-1]
-    server.tensor_parallel, server.weights_gib = tp, weights / tp
-    server.kv_cache_gib, server.kv_tokens = max(room, 0.0), tokens
-    over = f" over {tp} GPUs" if tp > 1 else ""
-    if room <= 0:
-        bigger = [row.name for row in _table_rows() if row.gpu and _fits_at_all(preset, row, share, width)]
-        return [Problem(notebook, parameter, f"{preset.name} does not fit {hw.name}: {weights:.1f} GiB of weights"
-                        f"{over} plus {RUNTIME_OVERHEAD_GIB} GiB runtime exceed its share {share} of "
-                        f"{hw.gpu_memory_gib:.1f} GiB ({budget:.1f} GiB).",
-                        "use a smaller model, a quantized one, a larger share if it runs alone, or hardware where "
-                        f"it fits ({', '.join(bigger) or 'none in data/hardware.yaml'}; several GPUs shard it with "
-                        "vLLM's tensor parallelism, `evalkit plan --hardware 2xL4`).")]
-    return [Problem(notebook, parameter, f"{preset.name} at context {server.context}: its share {share} of "
-                    f"{hw.gpu_memory_gib:.1f} GiB leaves {room:.1f} GiB of KV cache{over}, {tokens} tokens, less "
-                    "than one sequence of its context (vLLM refuses to start).",
-                    f"set max_model_len to {tokens} or less (profile settings or EVALKIT_MAX_MODEL_LEN), or give it "
-                    "a larger share.")]
-
-
-def _table_rows():
-    from evalkit.plan.hardware import hardware_table
-
-    return hardware_table().values()
-
-
-def _fits_at_all(preset: ModelPreset, hw: Hardware, share: float, width: int) -> bool:
-    most = max(t for t in TP_SIZES if t <= hw.gpus)
-    return share * hw.gpu_memory_gib - preset.params * width / GIB / most - RUNTIME_OVERHEAD_GIB > 0
-
-
 # --- the plan -------------------------------------------------------------------------------------------------
 
 def make_plan(profile: str = "quick", hardware: str | Hardware | None = None, *, model: str | None = None,
@@ -333,6 +243,8 @@ def make_plan(profile: str = "quick", hardware: str | Hardware | None = None, *,
         if compare and compare != run_model:
             planner.ask("04_safety", "COMPARE_MODEL", compare, main)
     if check_args:
+        from evalkit.plan.vllm_args import check_commands
+
         check_commands(plan)
     return plan
 
@@ -483,35 +395,3 @@ class _Planner:
             if shape and (cap is None or cap >= size) and size > main.context:
                 self.plan.notes.append(f"01_performance: workload {name} ({size} tokens) is scaled down to the "
                                        f"context {main.context}.")
-
-
-def check_commands(plan: Plan) -> None:
-    """Parse every planned vLLM command line with vLLM's own parser; a refused one is a problem of the plan."""
-    import contextlib
-    import io
-
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            from vllm.entrypoints.launchers.cli_args import make_arg_parser, validate_parsed_serve_args
-            from vllm.utils.argparse_utils import FlexibleArgumentParser
-    except ImportError as exc:
-        plan.args_checked = f"not checked: vLLM's parser did not import ({exc})"
-        return
-    for server in plan.servers:
-        if not server.command:
-            continue
-        args = server.command[server.command.index("--model"):]
-        err = io.StringIO()
-        try:
-            with contextlib.redirect_stderr(err):
-                validate_parsed_serve_args(make_arg_parser(FlexibleArgumentParser(prog="vllm serve")).parse_args(args))
-        except SystemExit:
-            said = [line for line in err.getvalue().splitlines() if "error:" in line]
-            plan.problems.append(Problem(server.started_in, "vLLM arguments", f"vLLM's parser refuses the command "
-                                         f"of {server.key}: {said[-1] if said else err.getvalue()[-300:]}",
-                                         "correct extra_server_args / the profile's settings."))
-        except (TypeError, ValueError) as exc:
-            plan.problems.append(Problem(server.started_in, "vLLM arguments",
-                                         f"vLLM refuses the arguments of {server.key}: {exc}",
-                                         "correct extra_server_args / the profile's settings."))
-    plan.args_checked = "each parsed by vLLM's own argument parser"
