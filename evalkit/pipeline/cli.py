@@ -14,10 +14,10 @@ def _cmd_run(args) -> int:
             raise ConfigError("--models runs each model on its own server; it does not combine with --model, "
                               "--base-url or --resume.", fix="drop those options, or run one model at a time.")
         _, runs = run_models(args.profile, [m.strip() for m in args.models.split(",") if m.strip()], only=only,
-                             thresholds=args.thresholds)
+                             overrides=args.set, thresholds=args.thresholds)
         return max(exit_code(folder) for folder in runs.values())
     folder = run(args.profile, model=args.model, base_url=args.base_url, resume=args.resume, only=only,
-                 thresholds=args.thresholds)
+                 overrides=args.set, thresholds=args.thresholds)
     return exit_code(folder)
 
 
@@ -30,5 +30,8 @@ def register_cli(sub) -> None:
                    help="run the pyramid on each model (own server each), then one comparison report")
     p.add_argument("--resume", default=None, metavar="RUN", help="rerun only what did not finish in RUN")
     p.add_argument("--only", default=None, help="comma-separated notebooks, e.g. 01_performance,03_accuracy")
+    p.add_argument("--set", action="append", default=[], metavar="NOTEBOOK.PARAM=VALUE",
+                   help="replace one of the profile's values (VALUE in YAML), e.g. --set 03_accuracy.LIMIT=2; "
+                        "repeatable; a resumed run keeps them")
     p.add_argument("--thresholds", default=None, help="thresholds YAML (default: thresholds.yaml)")
     p.set_defaults(func=_cmd_run)

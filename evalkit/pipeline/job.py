@@ -18,7 +18,7 @@ from pathlib import Path
 from evalkit import layers
 from evalkit.errors import ConfigError, EvalkitError, RunNotFoundError
 from evalkit.pipeline.kernel import execute_notebook
-from evalkit.pipeline.profiles import NOTEBOOKS, load_profiles, profile_parameters
+from evalkit.pipeline.profiles import NOTEBOOKS, load_profiles, profile_parameters, with_overrides
 from evalkit.runs import new_run_dir, resolve_run_dir, run_lock
 
 RUN_FILE = "run.json"
@@ -57,6 +57,7 @@ def run(
     base_url: str | None = None,
     resume: str | Path | None = None,
     only: list[str] | None = None,
+    overrides: list[str] | None = None,
     thresholds: str | Path | None = None,
     echo: bool = True,
     server=None,
@@ -70,6 +71,8 @@ def run(
         base_url: attach to this endpoint instead of starting vLLM.
         resume: a run folder to continue: only notebooks that did not finish run again.
         only: run just these notebooks (names like "01_performance").
+        overrides: ``NOTEBOOK.PARAM=VALUE`` items laid over the profile's values (``--set``); kept in run.json,
+            so a resumed run uses them again (with any given to the resume after them).
         thresholds: thresholds file for the gates (default: thresholds.yaml).
         echo: print progress.
         server: a :class:`~evalkit.serve.Server` for the model, already started (it is stopped at the end).
@@ -82,13 +85,15 @@ def run(
     from evalkit.plan.build import make_plan, profile_settings
     from evalkit.settings import settings_applied
 
-    profiles = load_profiles()
     planned = {"model": model, "base_url": base_url}
+    overrides = list(overrides or [])
     if resume:
         state = RunState.load(resolve_run_dir(resume))
         profile = state.data["profile"]
         planned = {"model": model or state.data.get("model"), "base_url": base_url or state.data.get("base_url")}
-    params = profile_parameters(profile, profiles)  # raises for an unknown profile
+        overrides = state.data.get("set", []) + overrides
+    profiles = with_overrides(load_profiles(), profile, overrides)
+    params = profile_parameters(profile, profiles)  # raises for an unknown profile or parameter
     if only:
         unknown = [n for n in only if n not in NOTEBOOKS]
         if unknown:
@@ -99,12 +104,12 @@ def run(
         if server is None:
             make_plan(profile, **planned, profiles=profiles, notebooks=only).check()
         return _run_notebooks(profile, profiles, params, settings, model=model, base_url=base_url, resume=resume,
-                              only=only, thresholds=thresholds, echo=echo, server=server,
+                              only=only, overrides=overrides, thresholds=thresholds, echo=echo, server=server,
                               when_timing_done=when_timing_done)
 
 
-def _run_notebooks(profile, profiles, params, settings, *, model, base_url, resume, only, thresholds, echo, server,
-                   when_timing_done) -> Path:
+def _run_notebooks(profile, profiles, params, settings, *, model, base_url, resume, only, overrides, thresholds, echo,
+                   server, when_timing_done) -> Path:
     from evalkit.serve import serve
 
     folder = resolve_run_dir(resume) if resume else None
@@ -119,7 +124,8 @@ def _run_notebooks(profile, profiles, params, settings, *, model, base_url, resu
                 "created": datetime.now().isoformat(timespec="seconds"),
                 "notebooks": {},
             })
-            state.save()
+        state.data["set"] = overrides
+        state.save()
         model = model or state.data["model"]
         if echo:
             print(f"[evalkit] run folder: {folder}", flush=True)
@@ -192,8 +198,8 @@ def exit_code(folder: Path) -> int:
     return 0 if state.data.get("gates_passed") else 1
 
 
-def run_models(profile: str, models: list[str], *, only: list[str] | None = None, thresholds=None,
-               echo: bool = True) -> tuple[Path, dict[str, Path]]:
+def run_models(profile: str, models: list[str], *, only: list[str] | None = None,
+               overrides: list[str] | None = None, thresholds=None, echo: bool = True) -> tuple[Path, dict[str, Path]]:
     """The pyramid once per model (each on its own server, one after the other), then one comparison.
 
     The next model's server starts while the current model's pyramid runs, once its performance layer is done
@@ -227,8 +233,8 @@ def run_models(profile: str, models: list[str], *, only: list[str] | None = None
                 if nxt:
                     pending.append(nxt)
 
-            runs[name] = run(profile, model=name, only=only, thresholds=thresholds, echo=echo, server=server,
-                             when_timing_done=start_next)
+            runs[name] = run(profile, model=name, only=only, overrides=overrides, thresholds=thresholds, echo=echo,
+                             server=server, when_timing_done=start_next)
     finally:
         for nxt in pending:  # an error or an interrupt: the next server is not left starting
             nxt.stop()

@@ -29,6 +29,37 @@ def load_profiles(path: Path | None = None) -> dict:
         raise ConfigError(f"Cannot read profiles from {path}: {exc}", fix="restore profiles.yaml.") from None
 
 
+def with_overrides(profiles: dict, profile: str, overrides: list[str] | None) -> dict:
+    """``profiles`` with ``NOTEBOOK.PARAM=VALUE`` items (``evalkit run --set``) laid over one profile's values.
+
+    VALUE is read as YAML (``5``, ``null``, ``[a, b]``, ``text``). The result is a copy; the names and values are
+    checked later with the profile's own (:func:`profile_parameters`).
+    """
+    if not overrides:
+        return profiles
+    if profile not in profiles:
+        raise ConfigError(f"Unknown profile {profile!r}.", fix=f"use one of: {', '.join(profiles)}.")
+    out = {**profiles, profile: {**(profiles[profile] or {})}}
+    notebooks = {name: dict(values or {}) for name, values in (out[profile].get("notebooks") or {}).items()}
+    for item in overrides:
+        target, sep, text = item.partition("=")
+        notebook, dot, param = target.strip().partition(".")
+        if not sep or not dot or not notebook or not param:
+            raise ConfigError(f"--set {item!r} is not NOTEBOOK.PARAM=VALUE.",
+                              fix="e.g. --set 03_accuracy.LIMIT=2 or --set 04_safety.COMPARE_MODEL=null.")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {item!r}: the value is not YAML ({exc}).",
+                              fix="quote text, write lists as [a, b].") from None
+        if notebook not in NOTEBOOKS:
+            raise ConfigError(f"--set {item!r}: unknown notebook {notebook!r}.",
+                              fix=f"use one of: {', '.join(NOTEBOOKS)}.")
+        notebooks.setdefault(notebook, {})[param.strip()] = value
+    out[profile]["notebooks"] = notebooks
+    return out
+
+
 def profile_parameters(profile: str, profiles: dict | None = None) -> dict:
     """``{notebook: {PARAM: value}}`` of a named profile, checked against each notebook's parameters cell."""
     import papermill

@@ -50,7 +50,7 @@ def test_a_server_with_an_api_key_refuses_requests_without_it_and_every_tool_sen
         figures["faults injected"] += 2
         assert srv.healthy()  # evalkit's own requests carry the key
 
-        swept = perf.sweep(srv, profile="synchronous", max_requests=4, max_seconds=None,
+        swept = perf.sweep(srv, profile="synchronous", max_requests=4, max_seconds=None, warmup=0,
                            run_dir=tmp_path / "runs" / "perf", echo=False)
         assert swept.df["successful"].sum() >= 4 and swept.df["errored"].sum() == 0
         assert "api_key=***" in proc.shlex.join(swept.command)  # the command saved and shown is redacted

@@ -77,10 +77,16 @@ class OutboundWatch:
 
 def test_quick_run_with_a_failure_then_resume(server, env, tmp_path, figures):
     # 05 alone has no layer results to score: it fails, and the run records that instead of stopping
-    first = evalkit(["run", "--profile", "quick", "--base-url", server.base_url, "--only", "00_serve,05_ci"], env)
+    # --set trims the quick profile where a test learns nothing more from size: no second server for 04's
+    # side-by-side (notebook 04's test runs it on the real model), one grid point, one workload
+    trims = ["04_safety.COMPARE_MODEL=null", "01_performance.GRID_PROMPT_TOKENS=[32]",
+             "01_performance.GRID_OUTPUT_TOKENS=[16]", "01_performance.WORKLOADS=[chat]"]
+    first = evalkit(["run", "--profile", "quick", "--base-url", server.base_url, "--only", "00_serve,05_ci",
+                     *[arg for trim in trims for arg in ("--set", trim)]], env)
     assert first.returncode == 3, first.stdout + first.stderr
     run = next((tmp_path / "runs").glob("*-quick"))
     state = json.loads((run / "run.json").read_text())
+    assert state["set"] == trims
     assert state["notebooks"]["00_serve"]["status"] == "ok"
     failed = state["notebooks"]["05_ci"]
     assert failed["status"] == "failed" and "RunNotFoundError" in failed["error"]
@@ -94,6 +100,8 @@ def test_quick_run_with_a_failure_then_resume(server, env, tmp_path, figures):
     assert {n: r["status"] for n, r in state["notebooks"].items()} == {
         n: "ok" for n in ["00_serve", "05_ci", "01_performance", "02_format", "03_accuracy", "04_safety"]}
     assert state["gates_passed"] is False
+    assert state["notebooks"]["04_safety"]["parameters"]["COMPARE_MODEL"] is None  # the first run's --set, kept
+    assert state["notebooks"]["01_performance"]["parameters"]["WORKLOADS"] == ["chat"]
     gates = json.loads((run / "scorecard.json").read_text())["rows"]
     failed = {r["metric"] for r in gates if r.get("passed") is False}
     assert "harmbench_refusal_rate" in failed and failed <= QUALITY_GATES, failed

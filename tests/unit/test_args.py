@@ -8,6 +8,7 @@ import yaml
 from evalkit import errors, layers, pipeline
 from evalkit.args import RunArgs
 from evalkit.cli import build_parser
+from evalkit.pipeline.profiles import with_overrides
 from evalkit.settings import get_settings
 
 pytestmark = pytest.mark.unit
@@ -57,3 +58,26 @@ def test_a_profile_value_outside_the_limits_is_refused(tmp_path):
         pipeline.profile_parameters("quick", profiles)
     for name in ("quick", "full"):
         pipeline.profile_parameters(name)  # the shipped profiles obey the limits
+
+
+def test_set_lays_yaml_values_over_one_profile_and_is_checked_like_it():
+    shipped = pipeline.load_profiles()
+    profiles = with_overrides(shipped, "quick", [
+        "04_safety.COMPARE_MODEL=null", "03_accuracy.LIMIT=2", "01_performance.GRID_OUTPUT_TOKENS=[8, 16]",
+        "02_format.STRUCTURED=plain"])
+    params = pipeline.profile_parameters("quick", profiles)
+    assert params["04_safety"]["COMPARE_MODEL"] is None and params["03_accuracy"]["LIMIT"] == 2
+    assert params["01_performance"]["GRID_OUTPUT_TOKENS"] == [8, 16] and params["02_format"]["STRUCTURED"] == "plain"
+    assert params["04_safety"]["SAMPLE"] == shipped["quick"]["notebooks"]["04_safety"]["SAMPLE"]  # the rest kept
+    assert shipped["quick"]["notebooks"]["04_safety"]["COMPARE_MODEL"] == "smollm2-135m"  # the shipped dict untouched
+    assert with_overrides(shipped, "quick", []) is shipped
+    for bad, message in [("03_accuracy.LIMIT", "not NOTEBOOK.PARAM=VALUE"), ("LIMIT=2", "not NOTEBOOK.PARAM=VALUE"),
+                         ("09_nope.LIMIT=2", "unknown notebook '09_nope'"), ("03_accuracy.LIMIT=[1", "not YAML")]:
+        with pytest.raises(errors.ConfigError, match=message):
+            with_overrides(shipped, "quick", [bad])
+    with pytest.raises(errors.ConfigError, match="unknown parameter"):
+        pipeline.profile_parameters("quick", with_overrides(shipped, "quick", ["03_accuracy.LIMT=2"]))
+    with pytest.raises(errors.ConfigError, match="SAMPLE: sample=0"):
+        pipeline.profile_parameters("quick", with_overrides(shipped, "quick", ["04_safety.SAMPLE=0"]))
+    args = build_parser().parse_args(["run", "--set", "03_accuracy.LIMIT=2", "--set", "04_safety.SAMPLE=4"])
+    assert args.set == ["03_accuracy.LIMIT=2", "04_safety.SAMPLE=4"]
