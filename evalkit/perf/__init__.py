@@ -4,7 +4,8 @@ The package is split by concern: :mod:`~evalkit.perf.args` (what a run may be as
 :mod:`~evalkit.perf.guidellm` (the adapter: the only module that knows GuideLLM's command line and report),
 :mod:`~evalkit.perf.result` (:class:`PerfResult`, :class:`TokenGridResult`, :data:`METRICS`),
 :mod:`~evalkit.perf.run` (:func:`sweep`, :func:`token_grid`), :mod:`~evalkit.perf.workloads` (use-case
-presets), :mod:`~evalkit.perf.analysis` (capacity at an SLO, the knee), :mod:`~evalkit.perf.cost` (cost per
+presets), :mod:`~evalkit.perf.analysis` (capacity at an SLO, the knee), :mod:`~evalkit.perf.goodput` (GuideLLM's own
+capacity search beside it), :mod:`~evalkit.perf.cost` (cost per
 million tokens), :mod:`~evalkit.perf.cold` (a server's cold start, apart from any load) and
 :mod:`~evalkit.perf.cli` (``evalkit perf``).
 """
@@ -16,6 +17,7 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "args": ("PROFILES", "PerfArgs"),
     "cold": ("cold_start",),
     "cost": ("PRICES", "cost_at_capacity"),
+    "goodput": ("Goodput", "compare_capacity"),
     "guidellm": ("REPORT_JSON", "build_command", "default_workers"),
     "result": ("COLUMNS", "METRICS", "PerfResult", "TokenGridResult"),
     "run": ("command_for", "run_workloads", "sweep", "token_grid", "workload_table"),

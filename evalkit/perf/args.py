@@ -39,7 +39,7 @@ class PerfArgs(RunArgs):
     profiles' ``01_performance`` parameters.
     """
 
-    profile: Literal["synchronous", "concurrent", "constant", "poisson", "throughput", "sweep"] = Field(
+    profile: Literal["synchronous", "concurrent", "constant", "poisson", "throughput", "sweep", "goodput"] = Field(
         "sweep", description="load profile")
     rates: list[int | float] | float | None = Field(None, description="stream counts (concurrent) or requests/s")
     prompt_tokens: int = Field(64, gt=0, description="synthetic prompt length in tokens")
@@ -61,6 +61,9 @@ class PerfArgs(RunArgs):
         None, gt=0, description="cap a workload's prompt + output tokens per request (scaled down, same ratio)")
     stop_over_saturation: bool = Field(
         False, description="let GuideLLM end a benchmark early when the server is over-saturated")
+    attainment: float = Field(
+        0.99, gt=0, lt=1, allow_inf_nan=False, description="goodput: the fraction of a load's requests that must "
+        "keep every SLO limit for the load to pass (0.99: as the p99 limits)")
     warmup: int | None = Field(
         None, ge=0, description="finished requests at the start of each benchmark left out of its figures "
         "(GuideLLM's warm-up phase); None: evalkit's choice for the profile (warmup_requests), 0: none")

@@ -8,7 +8,7 @@ from evalkit.perf.args import PerfArgs
 
 RUN_OPTIONS = ["profile", "prompt_tokens", "output_tokens", "prompt_tokens_stdev", "output_tokens_stdev", "data",
                "max_seconds", "max_requests", "endpoint", "sweep_size", "max_concurrency", "workers", "workload",
-               "stop_over_saturation", "warmup"]
+               "stop_over_saturation", "warmup", "attainment"]
 
 
 def _cmd_perf(args) -> int:
@@ -31,7 +31,9 @@ def _cmd_perf(args) -> int:
                        echo=not args.quiet)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(result.summary().round(2).to_string())
-    if slo:
+    if slo and args.profile == "goodput":
+        print(result.goodput().sentence)
+    elif slo:
         print(slo_capacity(result).sentence)
     print(f"result: {result.path / 'result.json'}\nGuideLLM report: {result.report_path}")
     return 0

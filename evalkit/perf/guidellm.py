@@ -26,6 +26,8 @@ from evalkit.settings import get_settings
 REPORT_JSON, REPORT_HTML, LOG = "benchmarks.json", "benchmarks.html", "guidellm.log"
 PARTIAL_JSON = "benchmarks.partial.json"  # the benchmarks finished so far (guidellm_partial.py)
 PARTIAL_LAUNCHER = Path(__file__).with_name("guidellm_partial.py")
+# the goodput search: at most 64 streams and 8 probes, stopped when the bracket is within 25 % of its lower end
+GOODPUT_MAX_STREAMS, GOODPUT_MAX_PROBES, GOODPUT_TOLERANCE = 64, 8, 0.25
 REPORT_VERSION = 2  # GuideLLM 0.8's report format (metadata.version)
 _DISTRIBUTIONS = {  # our column prefix -> GuideLLM metric
     "ttft": "time_to_first_token_ms",
@@ -82,6 +84,9 @@ def build_command(p: dict, *, target: str, model: str, tokenizer: str, run_dir: 
         prof["max_concurrency"] = p["max_concurrency"] or DEFAULT_MAX_CONCURRENCY
     elif profile in ("constant", "poisson") and p["max_concurrency"]:
         prof["max_concurrency"] = p["max_concurrency"]
+    elif profile == "goodput":  # GuideLLM's search: streams double from 1 until a load fails, then bisect
+        prof.update(initial_streams=1, max_streams=p["max_concurrency"] or GOODPUT_MAX_STREAMS,
+                    target_attainment=p["attainment"], tolerance=GOODPUT_TOLERANCE, max_probes=GOODPUT_MAX_PROBES)
     warmup = warmup_requests(p)
     if warmup:  # GuideLLM's own warm-up phase: the first finished requests of each benchmark are not measured
         prof["warmup"] = {"mode": "requests", "value": warmup}
@@ -102,7 +107,7 @@ def build_command(p: dict, *, target: str, model: str, tokenizer: str, run_dir: 
         cmd += ["--data", _kv(kind="synthetic_text", **_token_fields("prompt_tokens", p["prompt_tokens"],
                                                                        p["prompt_tokens_stdev"]),
                               **_token_fields("output_tokens", p["output_tokens"], p["output_tokens_stdev"]))]
-    cmd += ["--metrics", _kv(kind="generative", sample_size=p["request_samples"])]
+    cmd += ["--metrics", _kv(kind="generative", sample_size=p["request_samples"], slo=p.get("goodput_slo"))]
     cmd += ["--output", _kv(kind="json", path=str(run_dir / REPORT_JSON))]
     if p["html"]:
         cmd += ["--output", _kv(kind="html", path=str(run_dir / REPORT_HTML))]
@@ -126,7 +131,8 @@ def warmup_requests(p: dict) -> int:
         streams = 1
     elif profile == "concurrent":
         streams = int(max(p["rates"]))
-    else:  # sweep, throughput, constant, poisson: their first benchmark is one request at a time (sweep) or ramps
+    else:  # sweep, throughput, constant, poisson, goodput: their first benchmark is one request at a time (sweep,
+        # goodput) or ramps; goodput's later probes count the first wave of their streams
         streams = 1
     count = 2 * streams - 1
     if p.get("max_requests"):
@@ -253,6 +259,7 @@ def parse_report(path: Path | str) -> tuple[list[dict], dict]:
     for rank, i in enumerate(order):
         rows[i]["load_order"] = rank
     meta = dict(meta)
+    meta["conclusions"] = [c for c in report.get("conclusions") or [] if isinstance(c, dict)]
     meta["warnings"] = [f"{_label(b['config']['strategy'])[0]}: {w.get('message', w)}"
                         for b in report["benchmarks"] for w in b.get("warnings") or []]
     return rows, meta

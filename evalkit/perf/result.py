@@ -85,6 +85,7 @@ class PerfResult(LayerResult):
     slo: dict | None = None
     price_per_hour: float | None = None
     accelerator: str | None = None
+    search: dict | None = None  # the goodput profile's conclusion (GuideLLM's report)
 
     def frame(self) -> pd.DataFrame:
         return _numeric(pd.DataFrame(self.benchmarks, columns=COLUMNS))
@@ -112,6 +113,12 @@ class PerfResult(LayerResult):
         table = measured(self.df)[cols].set_index("benchmark")
         table["p99_is"] = [p99_words(n) for n in table["successful"]]
         return table
+
+    def goodput(self):
+        """What GuideLLM's goodput search found (:class:`~evalkit.perf.goodput.Goodput`; profile ``goodput``)."""
+        from evalkit.perf.goodput import read_goodput
+
+        return read_goodput(self)
 
     def capacity(self, **limits) -> Capacity:
         """:func:`~evalkit.perf.analysis.slo_capacity` of this result (its own SLO unless limits are given)."""

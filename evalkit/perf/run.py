@@ -25,7 +25,9 @@ from evalkit.errors import (
 from evalkit.perf.analysis import SLO, as_slo
 from evalkit.perf.args import PerfArgs, check_params
 from evalkit.perf.cost import hourly_price
+from evalkit.perf.goodput import goodput_objectives
 from evalkit.perf.guidellm import (
+    GOODPUT_MAX_PROBES,
     LOG,
     PARTIAL_JSON,
     REPORT_HTML,
@@ -115,6 +117,7 @@ def sweep(
     workload_tokens: int | None = D.workload_tokens,
     stop_over_saturation: bool = D.stop_over_saturation,
     warmup: int | None = D.warmup,
+    attainment: float = D.attainment,
     run_dir: str | Path | None = None,
     echo: bool = True,
     timeout_s: float | None = None,
@@ -129,8 +132,10 @@ def sweep(
     Args:
         srv: a :class:`~evalkit.serve.Server` (or a base URL to attach to).
         profile: ``synchronous`` (one request at a time), ``concurrent`` (fixed stream counts), ``constant`` or
-            ``poisson`` (request rates), ``throughput`` (as many as ``max_concurrency`` allows), or ``sweep``
-            (synchronous, throughput, then ``sweep_size - 2`` constant rates between them).
+            ``poisson`` (request rates), ``throughput`` (as many as ``max_concurrency`` allows), ``sweep``
+            (synchronous, throughput, then ``sweep_size - 2`` constant rates between them), or ``goodput``
+            (GuideLLM's search for the most streams that keep ``slo``: 1, 2, 4, ... streams until a load fails,
+            then bisection; at most ``max_concurrency`` streams, default 64; see :meth:`PerfResult.goodput`).
         rates: stream counts for ``concurrent``; requests/s for ``constant``/``poisson``; None otherwise.
         prompt_tokens: synthetic prompt length in tokens (ignored with ``data``).
         output_tokens: tokens generated per request (the server is told to ignore end-of-text); with ``data``, a cap.
@@ -154,6 +159,7 @@ def sweep(
             way): long outputs take minutes per request on a slow CPU.
         stop_over_saturation: add GuideLLM's over-saturation constraint (it ends a benchmark when latency keeps
             growing with load; it checks after 30 s, so it matters for the full profile, not the quick one).
+        attainment: goodput: the fraction of a load's requests that must keep every limit of ``slo``.
         warmup: finished requests at the start of each benchmark that its figures leave out, through GuideLLM's
             own warm-up phase (None: :func:`~evalkit.perf.guidellm.warmup_requests` for the profile; 0: none).
             The load generator's own start (its worker process beside the server) makes the first requests of a
@@ -182,8 +188,13 @@ def sweep(
                   max_seconds=max_seconds, max_requests=max_requests, endpoint=endpoint, sweep_size=sweep_size,
                   max_concurrency=max_concurrency, workers=workers, request_samples=request_samples, html=html,
                   workload=workload, workload_tokens=workload_tokens, stop_over_saturation=stop_over_saturation,
-                  warmup=warmup)
+                  warmup=warmup, attainment=attainment)
     p = check_params(params, srv.max_model_len, srv.model)
+    if profile == "goodput":
+        if slo is None:
+            raise ConfigError("The goodput profile searches for the most streams that keep an SLO, and none was given.",
+                              fix="pass slo=perf.SLO(ttft_p99_ms=..., itl_p99_ms=...) (or a dict of them).")
+        p["goodput_slo"] = goodput_objectives(as_slo(slo))
     if echo and p.get("workload_scale", 1) < 1:
         print(f"[evalkit] workload {p['workload_note']}", flush=True)
     slo_dict = dataclasses.asdict(as_slo(slo)) if slo is not None else None
@@ -200,7 +211,7 @@ def sweep(
     command = build_command(p, target=srv.root_url, model=srv.model, tokenizer=srv.tokenizer, run_dir=run_dir,
                             api_key=api_key_of(srv))
     workers = p["workers"] or default_workers()
-    points = len(p["rates"] or []) or (p["sweep_size"] if profile == "sweep" else 1)
+    points = len(p["rates"] or []) or {"sweep": p["sweep_size"], "goodput": GOODPUT_MAX_PROBES}.get(profile, 1)
     if timeout_s is None:
         timeout_s = 300 + points * (3 * p["max_seconds"] + 120) if p["max_seconds"] else 1800
     if echo:
@@ -252,6 +263,7 @@ def sweep(
             tool_duration_s=round(ran.duration_s, 2), warnings=reruns + meta["warnings"],
             complete=ran.ok, report_html=REPORT_HTML if (run_dir / REPORT_HTML).exists() else None,
             slo=slo_dict, price_per_hour=price_per_hour, accelerator=accelerator,
+            search=meta["conclusions"][0] if profile == "goodput" and meta.get("conclusions") else None,
         )
         result.save()
         if echo:

@@ -7,7 +7,10 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from evalkit import perf
+from evalkit.errors import ConfigError
 from evalkit.widgets.perf import SweepPanel
 
 
@@ -95,3 +98,30 @@ def test_a_cold_start_is_one_plain_request_timed_to_its_first_token(server):
     assert cold.ttft_ms > 0 and cold.latency_s * 1000 >= cold.ttft_ms and cold.output_tokens == 8
     assert cold.answered_before and cold.first_request is False
     assert "not a cold start" in cold.sentence()
+
+
+def test_guidellms_goodput_search_and_the_sweeps_reading_of_one_slo(server, run_dir):
+    """GuideLLM's goodput profile and evalkit's reading of a sweep, on one server and one SLO, side by side."""
+    slo = perf.SLO(ttft_p99_ms=10000, itl_p99_ms=1000)  # a healthy server keeps it at 1 and 2 streams, even busy
+    shape = dict(prompt_tokens=32, output_tokens=8, max_requests=6, max_seconds=60, html=False, echo=False)
+    with pytest.raises(ConfigError, match="none was given"):  # a search needs objectives: refused before GuideLLM
+        perf.sweep(server, profile="goodput", run_dir=run_dir / "no-slo", **shape)
+    swept = perf.sweep(server, profile="concurrent", rates=[1, 2], slo=slo, run_dir=run_dir / "sweep", **shape)
+    searched = perf.sweep(server, profile="goodput", slo=slo, max_concurrency=2, run_dir=run_dir / "goodput", **shape)
+    profile = json.loads(searched.command[searched.command.index("--profile") + 1])
+    assert profile["kind"] == "goodput" and profile["max_streams"] == 2 and profile["target_attainment"] == 0.99
+    metrics = json.loads(searched.command[searched.command.index("--metrics") + 1])
+    assert metrics["slo"] == {"ttft_ms": 10000, "tpot_ms": 1000}  # vLLM's names, GuideLLM's objectives
+    good = perf.PerfResult.load(run_dir / "goodput").goodput()  # the search's conclusion is kept in result.json
+    assert [p["streams"] for p in good.probes] == [1, 2] and all(p["passed"] for p in good.probes)
+    assert good.streams == 2 and good.stop_reason == "max_streams_reached" and good.requests_per_s > 0
+    assert "the capacity is at least this" in good.sentence
+    both = perf.compare_capacity(swept, searched)
+    assert both.sweep_requests_per_s > 0 and both.ratio > 0 and "ratio" in both.sentence
+    print(both.sentence)
+
+    never = perf.sweep(server, profile="goodput", slo=perf.SLO(ttft_p99_ms=0.001), run_dir=run_dir / "never", **shape)
+    unmet = never.goodput()  # no load can keep 1 microsecond: no capacity is invented
+    assert unmet.streams is None and unmet.requests_per_s is None and "found no load" in unmet.sentence
+    assert [p["streams"] for p in unmet.probes] == [1] and unmet.stop_reason in ("objectives_unmet_at_minimum",
+                                                                                "indeterminate_at_minimum")

@@ -535,3 +535,63 @@ def test_every_benchmark_leaves_out_a_warm_up_through_guidellm_s_own_phase(tmp_p
     assert warmup_requests({"warmup": 3, "profile": "sweep"}) == 3
     with pytest.raises(errors.ConfigError, match="none of the 4 requests"):
         PerfArgs.check(profile="synchronous", max_requests=4, warmup=4)
+
+
+def _searched(search: dict, rows: list[dict], attainment=0.99):
+    benchmarks = [{"benchmark": f"concurrent@{r['streams']}", "strategy": "concurrent", "concurrency": r["streams"],
+                   "successful": r.get("successful", 10), "errored": 0, "incomplete": 0,
+                   "requests_per_s": r["rps"], "output_tokens_per_s": r["rps"] * 16} for r in rows]
+    return perf.PerfResult(run_dir="/tmp/x", model="m", base_url="http://x/v1", profile="goodput",
+                           params={"attainment": attainment}, benchmarks=benchmarks, search=search)
+
+
+def _probe(streams, passed, resolved=True):
+    return {"streams": streams, "attainment": 1.0 if passed else 0.5, "attainment_lower": 0.7,
+            "attainment_upper": 1.0, "determined_requests": 10, "goodput": 1.0, "passed": passed,
+            "resolved": resolved, "aborted": False}
+
+
+def test_goodput_reads_guidellm_s_search_and_sets_it_beside_the_sweep(tmp_path):
+    from evalkit.perf.args import PerfArgs
+    from evalkit.perf.goodput import goodput_objectives
+    from evalkit.perf.guidellm import build_command
+
+    p = {**PerfArgs.check(profile="goodput", max_seconds=5, max_concurrency=8, attainment=0.95).model_dump(),
+         "goodput_slo": goodput_objectives(perf.SLO(ttft_p99_ms=900, itl_p99_ms=80))}
+    cmd = build_command(p, target="http://x", model="m", tokenizer="t", run_dir=tmp_path)
+    profile, metrics = (json.loads(cmd[cmd.index(flag) + 1]) for flag in ("--profile", "--metrics"))
+    assert profile["kind"] == "goodput" and profile["initial_streams"] == 1 and profile["max_streams"] == 8
+    assert profile["target_attainment"] == 0.95 and metrics["slo"] == {"ttft_ms": 900, "tpot_ms": 80}
+    assert goodput_objectives(perf.SLO(ttft_p99_ms=900)) == {"ttft_ms": 900}
+    with pytest.raises(errors.ConfigError, match="takes no rates"):
+        PerfArgs.check(profile="goodput", rates=[1, 2])
+
+    found = _searched({"probes": [_probe(1, True), _probe(2, True), _probe(4, False, resolved=False),
+                                  _probe(3, True)], "best_passing_streams": 3, "lowest_failing_streams": 4,
+                       "stop_reason": "converged"}, [{"streams": 1, "rps": 1.0}, {"streams": 2, "rps": 1.8},
+                                                     {"streams": 4, "rps": 2.5}, {"streams": 3, "rps": 2.2}])
+    good = found.goodput()
+    assert good.met and good.streams == 3 and good.requests_per_s == 2.2 and good.output_tokens_per_s == 35.2
+    assert "3 stream(s) keep the SLO for 99% of requests: 2.20 requests/s" in good.sentence
+    assert "1 (pass), 2 (pass), 4 (fail), 3 (pass)" in good.sentence and "1 of 4 loads had too few" in good.sentence
+    assert list(good.to_frame()["streams"]) == [1, 2, 4, 3]
+
+    none = _searched({"probes": [_probe(1, False)], "best_passing_streams": None, "lowest_failing_streams": 1,
+                      "stop_reason": "objectives_unmet_at_minimum"}, [{"streams": 1, "rps": 1.0}]).goodput()
+    assert not none.met and none.requests_per_s is None and "even one stream at a time fails" in none.sentence
+
+    sweep = perf.PerfResult(run_dir="/tmp/x", model="m", base_url="http://x/v1", profile="concurrent",
+                            slo={"ttft_p99_ms": 900.0, "itl_p99_ms": 80.0, "max_error_rate": 0.0}, benchmarks=[
+                                {"benchmark": f"concurrent@{c}", "strategy": "concurrent", "concurrency": c,
+                                 "successful": 10, "errored": 0, "incomplete": 0, "requests_per_s": rps,
+                                 "output_tokens_per_s": rps * 16, "ttft_p99_ms": ttft, "itl_p99_ms": 50.0}
+                                for c, rps, ttft in ((1, 1.0, 300.0), (2, 2.0, 600.0), (4, 2.6, 1500.0))])
+    both = perf.compare_capacity(sweep, found)
+    assert both.sweep_requests_per_s == 2.0 and round(both.ratio, 3) == round(2.0 / 2.2, 3)
+    assert "evalkit's sweep 2.00 requests/s, GuideLLM's goodput search 2.20 requests/s (ratio 0.91" in both.sentence
+    nothing = perf.compare_capacity(sweep, _searched({"probes": [_probe(1, False)], "best_passing_streams": None,
+                                                      "stop_reason": "objectives_unmet_at_minimum"},
+                                                     [{"streams": 1, "rps": 1.0}]))
+    assert nothing.ratio is None and "only evalkit's sweep found a capacity" in nothing.sentence
+    with pytest.raises(errors.ConfigError, match="not GuideLLM's goodput search"):
+        sweep.goodput()
