@@ -362,8 +362,12 @@ def output(command: Sequence[str], timeout_s: float = 20) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # terminal colours and cursor moves
+
+
 def _print(text: str) -> None:
-    sys.stdout.write(text)
+    """A tool's output as it comes, without terminal escape codes (a notebook shows them as noise)."""
+    sys.stdout.write(ANSI.sub("", text))
     sys.stdout.flush()
 
 

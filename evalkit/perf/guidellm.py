@@ -157,7 +157,6 @@ class GuideLLMProgress:
     """Echo only GuideLLM's progress lines (the full output goes to the log)."""
 
     pattern = re.compile(r"(Benchmark \d+ \(.*|Starting benchmark.*|Benchmarking complete.*|\w*Error: .*)")
-    ansi = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
     def __init__(self, write=None, echo: bool = True):
         self.lines = proc.Lines()
@@ -172,7 +171,7 @@ class GuideLLMProgress:
             return False
         shown = False
         for line in self.lines.feed(text):
-            match = self.pattern.search(self.ansi.sub("", line))
+            match = self.pattern.search(proc.ANSI.sub("", line))
             if match:
                 self.write(f"[guidellm] {match.group(1).strip()}\n")
                 shown = True

@@ -144,3 +144,12 @@ def test_node_run_by_a_killed_parent_ends_with_it(tmp_path):
     finally:
         if proc.pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_tool_s_echo_drops_terminal_escape_codes_and_its_log_keeps_them(tmp_path, capsys):
+    coloured = "print('\\x1b[1;32mPASS\\x1b[0m 3 of 3'); print('\\x1b[2Kdone')"
+    ran = proc.run([sys.executable, "-c", coloured], echo=True, log_path=tmp_path / "tool.log")
+    assert ran.ok
+    shown = capsys.readouterr().out
+    assert "PASS 3 of 3\ndone" in shown and "\x1b" not in shown
+    assert "\x1b[1;32mPASS" in (tmp_path / "tool.log").read_text()  # the log is the tool's own output
