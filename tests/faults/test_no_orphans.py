@@ -24,7 +24,7 @@ from evalkit.serve.sharing import users_of
 from evalkit.serve.state import project_servers
 from evalkit.settings import Settings
 
-CYCLES = int(os.environ.get("EVALKIT_FAULT_CYCLES", "8"))  # each ending twice; the room test adds 10 lifetimes
+CYCLES = int(os.environ.get("EVALKIT_FAULT_CYCLES", "4"))  # each ending once (8: twice); the rooms add more
 ENDINGS = ("owner stops it", "owner gets SIGTERM", "owner gets SIGKILL", "evalkit stop")
 OWNER = """
 import sys
