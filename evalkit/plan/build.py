@@ -362,8 +362,8 @@ class _Planner:
         return []
 
     def _command(self, preset: ModelPreset, server: PlannedServer) -> list[str]:
+        from evalkit.serve.command import server_command
         from evalkit.serve.resolve import ModelRef
-        from evalkit.serve.start import server_command
 
         source = preset.model_arg()
         ref = ModelRef(name=preset.name, source=source, tokenizer=source, preset=preset)

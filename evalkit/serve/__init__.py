@@ -16,8 +16,8 @@ that started it does not stop a run in another; one started by ``evalkit serve``
 The package is split by concern: :mod:`~evalkit.serve.http` (requests to an endpoint, ports),
 :mod:`~evalkit.serve.resolve` (which model), :mod:`~evalkit.serve.state` (the servers this project started),
 :mod:`~evalkit.serve.sharing` (who uses them, leaving, stopping), :mod:`~evalkit.serve.keeper`,
-:mod:`~evalkit.serve.server` (:class:`Server`, :func:`attach`) and :mod:`~evalkit.serve.start` (:func:`serve`, the
-vLLM command line).
+:mod:`~evalkit.serve.server` (:class:`Server`, :func:`attach`), :mod:`~evalkit.serve.command` (the vLLM command
+line, built without side effects) and :mod:`~evalkit.serve.start` (:func:`serve`: start or reuse, and wait).
 """
 
 from evalkit.lazy import lazy_exports

@@ -13,8 +13,8 @@ import pytest
 from evalkit import errors
 from evalkit.models import PRESETS, adapters_of, check_adapter, get_preset
 from evalkit.serve import resolve_model
+from evalkit.serve.command import lora_args, server_command
 from evalkit.serve.resolve import ModelRef
-from evalkit.serve.start import lora_args, server_command
 from evalkit.settings import Settings, get_settings
 from evalkit.tune import data, fetch
 from evalkit.tune.build import _whole_sentences
