@@ -100,7 +100,8 @@ def card(item: LoraSpec, figures: dict, scores: dict | None = None) -> str:
     lines = [f"# {item.name}: a LoRA adapter of {item.base}", "",
              f"Trained by evalkit (`make adapters`, `evalkit tune build {item.name}`) to {what[item.data]}.", "",
              f"- Recipe: rank {item.rank}, alpha {item.alpha} on {', '.join(item.targets)}; {item.epochs} epochs, "
-             f"batch {item.batch}, lr {item.lr}, seed {item.seed}, bfloat16 autocast, loss on answers only.",
+             f"batch {item.batch}, lr {item.lr}, seed {item.seed}, {figures.get('precision', 'bfloat16 autocast')}, "
+             "loss on answers only.",
              f"- Data: {figures['examples']} examples ({', '.join(f'{k} {v}' for k, v in figures['parts'].items())}); "
              "evalkit/tune/data.py says where each part comes from. No test set item was trained.",
              f"- Training: {figures['steps']} steps, {figures['trainable_params']:,} trainable parameters, loss "

@@ -65,6 +65,20 @@ def _batches(count: int, spec: LoraSpec) -> list[list[int]]:
     return order
 
 
+def native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether this CPU computes in bfloat16 itself (AVX512-BF16 or AMX); elsewhere torch emulates it.
+
+    On an AVX2-only CPU a bfloat16-autocast step of the tests' tiny LoRA took 14.7 s against 1.5 s in float32
+    (smollm2-135m, batch 2 x 24 tokens, 2 cores); with native support autocast is the faster one (270 against 165
+    tokens/s for full fine-tuning).
+    """
+    try:
+        flags = cpuinfo.read_text()
+    except OSError:  # no /proc (macOS): float32
+        return False
+    return any(f" {flag}" in flags for flag in ("avx512_bf16", "amx_bf16"))
+
+
 def train(spec: LoraSpec, base_dir: Path, items: list[dict], folder: Path, *, every: int = 10,
           log=print) -> dict:
     """Train the adapter ``spec`` on ``items``; checkpoints in ``folder``; return the training figures."""
@@ -98,6 +112,7 @@ def train(spec: LoraSpec, base_dir: Path, items: list[dict], folder: Path, *, ev
         else:
             log(f"{spec.name}: the checkpoint in {folder} is of another recipe or data; starting again")
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    bf16 = native_bf16()  # bfloat16 autocast only where the CPU has it: emulated, it is ten times slower
 
     def save() -> None:
         tmp = checkpoint.with_suffix(".tmp")
@@ -123,7 +138,7 @@ def train(spec: LoraSpec, base_dir: Path, items: list[dict], folder: Path, *, ev
             progress = max(0.0, (step - warm) / max(1, steps - warm))
             group["lr"] = spec.lr * (min(1.0, (step + 1) / warm) if step < warm
                                      else 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             loss = model(input_ids=ids, attention_mask=attention, labels=labels).loss
         loss.backward()
         optimiser.step()
@@ -144,6 +159,7 @@ def train(spec: LoraSpec, base_dir: Path, items: list[dict], folder: Path, *, ev
     return {"recipe": asdict(spec), "examples": len(data), "steps": steps, "trainable_params": trainable,
             "loss_first": round(sum(head) / len(head), 3), "loss_last": round(sum(tail) / len(tail), 3),
             "train_tokens": state["tokens"], "seconds": round(state["seconds"], 1),
+            "precision": "bfloat16 autocast" if bf16 else "float32",
             "tokens_per_s": round(state["tokens"] / max(state["seconds"], 1e-9), 1),
             "parts": {p: sum(1 for i in items if i.get("part") == p) for p in sorted({i.get("part") for i in items})}}
 

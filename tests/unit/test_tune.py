@@ -156,3 +156,14 @@ def test_faq_adapter_trains_only_the_trained_half_in_the_task_format():
     assert {i["id"] for i in items} == {r["id"] for r in trained}
     assert not {i["id"] for i in items} & {r["id"] for r in held}
     assert all(i["prompt"].endswith("\nAnswer:") and i["answer"].startswith(" ") for i in items)
+
+
+def test_bfloat16_autocast_only_on_a_cpu_that_computes_in_it(tmp_path):
+    from evalkit.tune.train import native_bf16
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("flags\t\t: fpu sse2 avx2 fma\n")
+    assert not native_bf16(info)  # AVX2 only: torch would emulate bfloat16, ten times slower than float32
+    info.write_text("flags\t\t: fpu avx2 avx512f avx512_bf16 amx_tile\n")
+    assert native_bf16(info)
+    assert not native_bf16(tmp_path / "missing")  # no /proc (macOS): float32
