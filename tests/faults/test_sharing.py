@@ -20,7 +20,7 @@ from evalkit.serve.sharing import stop_servers, users_of
 from evalkit.serve.state import project_servers
 from evalkit.settings import Settings
 
-ROOM_REPEATS = int(os.environ.get("EVALKIT_ROOM_REPEATS", "4"))  # rooms: half with a shared server, half kept
+ROOM_REPEATS = int(os.environ.get("EVALKIT_ROOM_REPEATS", "2"))  # rooms: half with a shared server, half kept
 ROOM_SIZE = 6
 STARTER = """
 import sys
