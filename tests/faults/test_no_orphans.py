@@ -18,7 +18,7 @@ import pytest
 
 from evalkit import perf, proc
 from evalkit.accuracy.lmeval import cache_answers
-from evalkit.promptfoo import finished_rows
+from evalkit.promptfoo.output import finished_rows
 from evalkit.serve import attach, serve
 from evalkit.serve.sharing import users_of
 from evalkit.serve.state import project_servers

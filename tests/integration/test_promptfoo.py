@@ -3,7 +3,8 @@
 import pytest
 
 from evalkit import errors
-from evalkit.promptfoo import outbound, provider, run_promptfoo, write_config
+from evalkit.promptfoo import provider, run_promptfoo, write_config
+from evalkit.promptfoo.output import outbound
 
 
 def _config(server, assertion):

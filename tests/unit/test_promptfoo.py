@@ -6,16 +6,9 @@ from pathlib import Path
 import pytest
 
 from evalkit import errors
-from evalkit.promptfoo import (
-    check_config_file,
-    outbound,
-    parse_output,
-    promptfoo_command,
-    provider,
-    read_net_audit,
-    shorten_error,
-    write_config,
-)
+from evalkit.promptfoo import check_config_file, parse_output, promptfoo_command, provider, write_config
+from evalkit.promptfoo.output import outbound, read_net_audit
+from evalkit.promptfoo.run import shorten_error
 from evalkit.settings import Settings
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "promptfoo" / "smoke"
@@ -102,7 +95,7 @@ def test_net_audit_outbound(tmp_path):
 def test_finished_rows_reads_the_rows_promptfoo_stored_before_it_was_stopped(tmp_path):
     import sqlite3
 
-    from evalkit.promptfoo import finished_rows, promptfoo_db
+    from evalkit.promptfoo.output import finished_rows, promptfoo_db
 
     db = promptfoo_db(tmp_path)
     db.parent.mkdir()

@@ -1,20 +1,8 @@
-"""Running promptfoo offline against the model endpoint, and reading its JSON output.
-
-promptfoo is a Node program installed into the project's ``node_modules`` (``make setup``) and run with the
-Node from the Python environment. :func:`run_promptfoo` runs ``promptfoo eval`` on a config file with
-telemetry, update checks, sharing and remote generation switched off and its config/cache/database folder
-inside the run folder; exit code 100 means "some assertions failed" and is a result, not a crash.
-:func:`parse_output` turns promptfoo's ``-o out.json`` into one row per test. The format and safety layers
-build configs from data with :func:`provider` and :func:`write_config`; a learner can also pass their own
-promptfooconfig.yaml. With ``audit_network=True`` a small Node preload records every socket connection and DNS
-lookup promptfoo makes, which is how the tests prove a run stays on this machine.
-"""
+"""Running ``promptfoo eval`` offline: the Node command, its environment, the run with its watchdogs and errors."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import json
 import re
 import time
 from dataclasses import dataclass
@@ -22,11 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-import yaml
-
 from evalkit import proc
 from evalkit.errors import TaskFileError, ToolMissingError
-from evalkit.result import ToolRun
+from evalkit.promptfoo.config import check_config_file
+from evalkit.promptfoo.output import finished_rows, parse_output, promptfoo_db, read_net_audit
 from evalkit.settings import Settings, get_settings
 
 if TYPE_CHECKING:  # pandas loads when a function needs it: the command line starts quickly
@@ -36,81 +23,8 @@ PROMPTFOO_VERSION = "0.123.1"
 MIN_NODE = (22, 22)
 FAILED_ASSERTIONS_EXIT = 100
 NET_AUDIT_HOOK = Path(__file__).with_name("netaudit.cjs")
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 BLACKHOLE_PROXY = "http://127.0.0.1:9"  # the discard port: closed on any ordinary machine
 HTML_OUTPUT = "out.html"  # promptfoo's own page of a run's results (every prompt, answer and verdict; per provider)
-
-
-def provider(
-    srv,
-    *,
-    endpoint: str = "chat",
-    max_tokens: int = 64,
-    temperature: float = 0.0,
-    label: str | None = None,
-    **config,
-) -> dict:
-    """A promptfoo provider entry for the model behind ``srv`` (a :class:`evalkit.serve.Server`).
-
-    Args:
-        srv: the server (its ``base_url`` and ``model`` are used).
-        endpoint: "chat" (``/v1/chat/completions``) or "completion" (``/v1/completions``).
-        max_tokens: output token limit per request.
-        temperature: sampling temperature (0 = greedy, repeatable).
-        label: provider label shown in promptfoo's output (default: the model name).
-        **config: more provider options, e.g. ``response_format`` for structured outputs.
-    """
-    if endpoint not in ("chat", "completion"):
-        raise ValueError("endpoint is 'chat' or 'completion'")
-    from evalkit.serve.http import api_key_of
-
-    # with an API key, promptfoo reads it from OPENAI_API_KEY (Settings.tool_env): the config never holds it;
-    # without one, a placeholder keeps promptfoo from sending a key of the user's environment to this server
-    key = {} if api_key_of(srv) else {"apiKey": "not-needed"}
-    return {
-        "id": f"openai:{endpoint}:{srv.model}",
-        "label": label or srv.model,
-        "config": {
-            "apiBaseUrl": srv.base_url,
-            **key,
-            "max_tokens": max_tokens,
-            "temperature": temperature,
-            **config,
-        },
-    }
-
-
-# libyaml's parser and emitter where PyYAML has them (the same output, several times faster)
-SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-
-
-def recorded_runs(record: dict) -> list[ToolRun]:
-    """The promptfoo run a format or safety result recorded in its ``promptfoo`` field (none when it has none)."""
-    return [ToolRun(list(record["command"]), record.get("duration_s"))] if record.get("command") else []
-
-
-def write_config(config: dict, path: Path) -> Path:
-    """Write a promptfoo config (a dict with prompts, providers, tests) as YAML."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.dump(config, Dumper=SAFE_DUMPER, sort_keys=False, allow_unicode=True, width=120))
-    return path
-
-
-def check_config_file(path: Path) -> dict:
-    """Read a config file and fail early, naming the file and line, if it is not valid YAML."""
-    if not path.exists():
-        raise TaskFileError(f"promptfoo config {path} does not exist.", fix="check the path.")
-    try:
-        data = yaml.load(path.read_text(), Loader=SAFE_LOADER)  # noqa: S506 - a safe loader
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
-        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise TaskFileError(f"{where}: invalid YAML ({reason}).", fix="correct the YAML at that line.") from None
-    if not isinstance(data, dict) or not data.get("tests") and not data.get("defaultTest"):
-        raise TaskFileError(f"{path} has no `tests:` list.", fix="add tests (see data/format/ or data/safety/).")
-    return data
 
 
 def promptfoo_command(settings: Settings | None = None) -> list[str]:
@@ -279,44 +193,6 @@ def run_promptfoo(
                        fix_failed=f"read {run_dir / 'promptfoo.log'}; rerun with `evalkit` once fixed.")
 
 
-def promptfoo_db(run_dir: Path) -> Path:
-    """Promptfoo's own database in a run folder (PROMPTFOO_CONFIG_DIR): it stores each row as it finishes."""
-    return Path(run_dir) / ".promptfoo" / "promptfoo.db"
-
-
-def finished_rows(run_dir: Path | str, since: float = 0.0) -> list[dict]:
-    """The rows promptfoo had finished in its latest eval in ``run_dir`` (started after ``since``, epoch seconds).
-
-    Promptfoo writes its results file only at the end of a run; its database has every finished row as soon as
-    it is done, so a run stopped early (its server died) still shows what it measured. Each row: ``test_idx``,
-    ``prompt_idx``, ``success``, ``score``, ``output``, ``error`` and ``eval`` (promptfoo's eval id).
-    """
-    import sqlite3
-
-    db = promptfoo_db(Path(run_dir))
-    if not db.exists():
-        return []
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
-            latest = conn.execute("SELECT id FROM evals WHERE created_at >= ? ORDER BY created_at DESC LIMIT 1",
-                                  (int(since * 1000),)).fetchone()
-            if latest is None:
-                return []
-            found = conn.execute("SELECT test_idx, prompt_idx, success, score, response, error FROM eval_results "
-                                 "WHERE eval_id = ? ORDER BY test_idx, prompt_idx", latest).fetchall()
-    except sqlite3.Error:
-        return []
-    rows = []
-    for test_idx, prompt_idx, success, score, response, error in found:
-        try:
-            output = (json.loads(response) or {}).get("output") if response else None
-        except (ValueError, AttributeError):
-            output = None
-        rows.append({"eval": latest[0], "test_idx": test_idx, "prompt_idx": prompt_idx, "success": bool(success),
-                     "score": score, "output": output, "error": error})
-    return rows
-
-
 def _what_was_kept(run_dir: Path, output: Path, began: float, planned: int | None) -> str:
     rows = finished_rows(run_dir, since=began)
     if not rows:
@@ -325,7 +201,7 @@ def _what_was_kept(run_dir: Path, output: Path, began: float, planned: int | Non
     of = f" of {planned}" if planned else ""
     return (f" Promptfoo writes {output.name} only at its end; the {len(rows)}{of} test(s) it had finished are "
             f"kept in its database ({promptfoo_db(run_dir)}, eval {rows[0]['eval']}): "
-            f"evalkit.promptfoo.finished_rows({str(run_dir)!r}) reads them.")
+            f"evalkit.promptfoo.output.finished_rows({str(run_dir)!r}) reads them.")
 
 
 def _requests_of(config: dict) -> int | None:
@@ -361,82 +237,3 @@ def shorten_error(tail: str, limit: int = 600) -> str:
     errors = [line for line in kept if re.search(r"error|invalid|unknown|expected|must", line, re.IGNORECASE)]
     text = " | ".join(errors or kept[-5:])
     return text[:limit] + ("..." if len(text) > limit else "")
-
-
-def parse_output(path: Path) -> pd.DataFrame:
-    """One row per (test, prompt, provider) from promptfoo's ``-o out.json``.
-
-    Columns: test_idx, prompt_idx, description, prompt, vars, output, passed, score, reason, error,
-    latency_ms, prompt_tokens, completion_tokens, provider, metadata, components (one verdict per assertion),
-    named_scores (scores of assertions that carry a ``metric`` name).
-    """
-    import pandas as pd
-
-    data = json.loads(Path(path).read_text())
-    results = data.get("results", {})
-    rows = []
-    for item in results.get("results", []):
-        test = item.get("testCase") or {}
-        grading = item.get("gradingResult") or {}
-        response = item.get("response") or {}
-        usage = item.get("tokenUsage") or response.get("tokenUsage") or {}
-        rows.append(
-            {
-                "test_idx": item.get("testIdx"),
-                "prompt_idx": item.get("promptIdx"),
-                "description": test.get("description", ""),
-                "prompt": (item.get("prompt") or {}).get("raw", ""),
-                "vars": item.get("vars") or test.get("vars") or {},
-                "output": _text(response.get("output")),
-                "passed": bool(item.get("success")),
-                "score": float(item.get("score") or 0.0),
-                "reason": grading.get("reason", "") or "",
-                "error": item.get("error") if item.get("failureReason") == 2 else (response.get("error") or ""),
-                "latency_ms": item.get("latencyMs"),
-                "prompt_tokens": usage.get("prompt"),
-                "completion_tokens": usage.get("completion"),
-                "provider": (item.get("provider") or {}).get("label") or (item.get("provider") or {}).get("id"),
-                "metadata": {k: v for k, v in (test.get("metadata") or {}).items() if not k.startswith("_")},
-                "components": grading.get("componentResults") or [],
-                "named_scores": item.get("namedScores") or grading.get("namedScores") or {},
-            }
-        )
-    columns = ["test_idx", "prompt_idx", "description", "prompt", "vars", "output", "passed", "score", "reason",
-               "error", "latency_ms", "prompt_tokens", "completion_tokens", "provider", "metadata", "components",
-               "named_scores"]
-    return pd.DataFrame(rows, columns=columns)
-
-
-def eval_stats(path: Path) -> dict:
-    """Totals from out.json: tests, eval_s (promptfoo's evaluation time, without Node's start-up), tests_per_s."""
-    stats = (json.loads(Path(path).read_text()).get("results") or {}).get("stats") or {}
-    tests = sum(int(stats.get(k) or 0) for k in ("successes", "failures", "errors"))
-    eval_s = (stats.get("durationMs") or 0) / 1000
-    return {"tests": tests, "eval_s": round(eval_s, 3), "tests_per_s": round(tests / eval_s, 3) if eval_s else None}
-
-
-def _text(output) -> str:
-    if output is None:
-        return ""
-    return output if isinstance(output, str) else json.dumps(output)
-
-
-def read_net_audit(path: Path | None) -> pd.DataFrame:
-    """The records of the network audit hook: kind (connect/dns), host, port, pid."""
-    import pandas as pd
-
-    columns = ["kind", "host", "port", "pid"]
-    if path is None or not Path(path).exists():
-        return pd.DataFrame(columns=columns)
-    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
-    table = pd.DataFrame(rows, columns=columns)
-    table["port"] = pd.to_numeric(table["port"], errors="coerce").astype("Int64")  # Node passes "8000" or 8000
-    return table
-
-
-def outbound(connections: pd.DataFrame) -> pd.DataFrame:
-    """The recorded connections or lookups that leave this machine."""
-    if connections.empty:
-        return connections
-    local = connections["host"].astype(str).isin(LOCAL_HOSTS) | connections["host"].astype(str).str.startswith("/")
-    return connections[~local]
