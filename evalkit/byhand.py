@@ -25,7 +25,7 @@ from pathlib import Path
 
 from evalkit import proc
 from evalkit.errors import ConfigError, TaskFileError
-from evalkit.serve.http import heartbeat
+from evalkit.serve.client import heartbeat
 from evalkit.settings import get_settings
 
 # variables worth showing in a by-hand line: the ones evalkit sets that change what the tool does

@@ -34,7 +34,7 @@ def _cmd_serve(args) -> int:
 
 
 def _cmd_status(args) -> int:
-    from evalkit.serve.http import answers_at
+    from evalkit.serve.client import answers_at
     from evalkit.serve.sharing import users_of
     from evalkit.serve.state import scan_servers
 

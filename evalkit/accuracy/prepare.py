@@ -96,7 +96,7 @@ class TokenCounter:
         return self._remote_ok
 
     def _tokenize(self, payload: dict) -> int:
-        from evalkit.serve.http import http_json
+        from evalkit.serve.client import http_json
 
         return int(http_json(f"{self.root_url}/tokenize", {"model": self.model, **payload}, timeout=30)["count"])
 

@@ -38,7 +38,7 @@ class ColdStart:
 
 def cold_start(srv, prompt: str = "Write one sentence about the sea.", max_tokens: int = 16) -> ColdStart:
     """Send one streamed completion to ``srv`` and time it (call it first thing after the server starts)."""
-    from evalkit.serve.http import requests_answered
+    from evalkit.serve.client import requests_answered
 
     before = requests_answered(srv.root_url)
     payload = {"model": srv.model, "prompt": prompt, "max_tokens": max_tokens, "stream": True, "temperature": 0,

@@ -43,7 +43,7 @@ from evalkit.perf.result import PerfResult, TokenGridResult
 from evalkit.perf.workloads import WORKLOADS, fit_workload
 from evalkit.result import RESULT_FILE
 from evalkit.runs import new_run_dir
-from evalkit.serve.http import api_key_of
+from evalkit.serve.client import api_key_of
 from evalkit.settings import get_settings
 
 

@@ -35,7 +35,7 @@ def provider(
     """
     if endpoint not in ("chat", "completion"):
         raise ValueError("endpoint is 'chat' or 'completion'")
-    from evalkit.serve.http import api_key_of
+    from evalkit.serve.client import api_key_of
 
     # with an API key, promptfoo reads it from OPENAI_API_KEY (Settings.tool_env): the config never holds it;
     # without one, a placeholder keeps promptfoo from sending a key of the user's environment to this server

@@ -13,7 +13,7 @@ that started it does not stop a run in another; one started by ``evalkit serve``
 ``evalkit stop``. ``evalkit status`` shows who uses each server; ``evalkit stop`` stops it for everyone.
 :func:`prestart` starts the next model's server without waiting for it (``evalkit run --models``).
 
-The package is split by concern: :mod:`~evalkit.serve.http` (requests to an endpoint, ports),
+The package is split by concern: :mod:`~evalkit.serve.client` (requests to an endpoint, ports),
 :mod:`~evalkit.serve.resolve` (which model), :mod:`~evalkit.serve.state` (the servers this project started),
 :mod:`~evalkit.serve.sharing` (who uses them, leaving, stopping), :mod:`~evalkit.serve.keeper`,
 :mod:`~evalkit.serve.server` (:class:`Server`, :func:`attach`), :mod:`~evalkit.serve.command` (the vLLM command
@@ -23,7 +23,7 @@ line, built without side effects) and :mod:`~evalkit.serve.start` (:func:`serve`
 from evalkit.lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
-    "http": ("http_json", "list_models"),
+    "client": ("http_json", "list_models"),
     "resolve": ("resolve_model",),
     "server": ("Server", "attach"),
     "start": ("Starting", "prestart", "serve", "serve_beside"),

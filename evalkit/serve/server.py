@@ -19,7 +19,7 @@ from evalkit.errors import (
     ServerDiedError,
     ServerUnreachableError,
 )
-from evalkit.serve.http import heartbeat, http_json, list_models, normalize_base_url
+from evalkit.serve.client import heartbeat, http_json, list_models, normalize_base_url
 from evalkit.serve.resolve import ModelRef, pick_served, tokenizer_for
 from evalkit.serve.sharing import join, release
 from evalkit.serve.state import ServerInfo, port_lock, project_servers, read_state, state_path

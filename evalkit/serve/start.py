@@ -24,8 +24,8 @@ from evalkit.errors import (
     ToolMissingError,
 )
 from evalkit.models import check_model_folder
+from evalkit.serve.client import answers_at, list_models, port_free
 from evalkit.serve.command import detect_device, server_command, server_env
-from evalkit.serve.http import answers_at, list_models, port_free
 from evalkit.serve.keeper import launch
 from evalkit.serve.memory import check_room, gpu_share
 from evalkit.serve.resolve import ModelRef, resolve_model

@@ -22,7 +22,7 @@ either change: LoRA and prompt log-probabilities then crash as above).
 import os
 import sys
 
-# run as a script, this folder comes first on sys.path, where http.py would hide the standard library's http
+# run as a script, this folder comes first on sys.path: its modules are evalkit's, not top-level ones
 if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
     del sys.path[0]
 

@@ -10,8 +10,8 @@ import pytest
 
 from evalkit import errors
 from evalkit.serve import attach, resolve_model, serve
+from evalkit.serve.client import normalize_base_url
 from evalkit.serve.command import server_command, server_env
-from evalkit.serve.http import normalize_base_url
 from evalkit.settings import Settings
 
 
