@@ -7,8 +7,8 @@ from evalkit.safety import SafetyResult
 
 def test_notebook_04(outputs, execute, real_server, tmp_path):
     server = real_server
-    # 8 requests at once: on 2 cores vLLM's batch delivers several times the tokens/s of 2
-    out = execute("04_safety.ipynb", SAMPLE=4, BBQ_CATEGORIES=["Age", "Religion"], CONCURRENCY=8, MAX_TOKENS=48)
+    # 4 requests at once (the notebook's default): vLLM's batch delivers more tokens/s than 2 on 2 cores
+    out = execute("04_safety.ipynb", SAMPLE=4, BBQ_CATEGORIES=["Age", "Religion"], CONCURRENCY=4, MAX_TOKENS=48)
     text = outputs(out)
     assert "cannot_help" in text and "apology" in text  # the rules table and the examples
     assert "Running 36 test cases" in text  # 4 AdvBench + 4 HarmBench + 4 + 4 XSTest + 2 x 4 BBQ + 12 custom checks
