@@ -78,8 +78,8 @@ class OutboundWatch:
 def test_quick_run_with_a_failure_then_resume(server, env, tmp_path, figures):
     # 05 alone has no layer results to score: it fails, and the run records that instead of stopping
     # --set trims the quick profile where a test learns nothing more from size: no second server for 04's
-    # side-by-side and no goodput search in 01 (notebooks 04's and 01's tests run them), one grid point, one workload
-    trims = ["04_safety.COMPARE_MODEL=null", "01_performance.GOODPUT=false", "01_performance.GRID_PROMPT_TOKENS=[32]",
+    # side-by-side (notebook 04's test runs it on the real model), one grid point, one workload
+    trims = ["04_safety.COMPARE_MODEL=null", "01_performance.GRID_PROMPT_TOKENS=[32]",
              "01_performance.GRID_OUTPUT_TOKENS=[16]", "01_performance.WORKLOADS=[chat]"]
     first = evalkit(["run", "--profile", "quick", "--base-url", server.base_url, "--only", "00_serve,05_ci",
                      *[arg for trim in trims for arg in ("--set", trim)]], env)

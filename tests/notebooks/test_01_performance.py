@@ -21,7 +21,7 @@ def test_notebook_01(execute, tmp_path):
         TTFT_P99_MS=5000.0,
         ITL_P99_MS=500.0, GRID_PROMPT_TOKENS=[16], GRID_OUTPUT_TOKENS=[8, 24], GRID_REQUESTS=2,
         WORKLOADS=["chat", "rag"], WORKLOAD_RATES=[1], WORKLOAD_REQUESTS=2, WORKLOAD_SECONDS=60.0,
-        WORKLOAD_TOKENS=128, GOODPUT_MAX_STREAMS=1,
+        WORKLOAD_TOKENS=128,
     )
     text, mimes = _outputs(out)
     run_dir = tmp_path / "results"
@@ -33,11 +33,6 @@ def test_notebook_01(execute, tmp_path):
     assert "Measured capacity at p99 TTFT <= 5000 ms" in text
     assert "A knee needs at least three loads" in text  # two loads: the notebook says so instead of guessing
     assert "max_output_tokens_per_s" in text and "usd_per_million_output_tokens" in text
-    # GuideLLM's own search at the same SLO ran: with 4 requests a probe GuideLLM 0.8.1 may find no request it can
-    # judge (one run here stopped so: "requires latency objectives that can be measured"); the notebook then
-    # prints its error beside the sweep's reading instead of failing
-    assert ("Capacity at the SLO: evalkit's sweep" in text or "GuideLLM's goodput search failed" in text)
-    assert (run_dir / "goodput" / "guidellm.log").exists()
     grid = TokenGridResult.load(run_dir / "grid")
     assert grid.pivot("latency_p50_s").shape == (1, 2)
     for name in ("chat", "rag"):  # each workload ran, fitted to the token budget and saying so
