@@ -9,13 +9,10 @@ import pytest
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
-@pytest.fixture
-def execute(real_server, tmp_path):
-    """Run a notebook against the session's real model server (smollm2-135m); returns the executed notebook."""
-
+def _runner(srv, tmp_path):
     def _run(name: str, **parameters) -> Path:
         out = tmp_path / name
-        params = {"MODEL": real_server.model, "BASE_URL": real_server.base_url, "RUN_DIR": str(tmp_path / "results")}
+        params = {"MODEL": srv.model, "BASE_URL": srv.base_url, "RUN_DIR": str(tmp_path / "results")}
         params.update(parameters)
         papermill.execute_notebook(
             str(NOTEBOOKS / name), str(out), parameters=params, cwd=str(NOTEBOOKS), kernel_name="python3",
@@ -24,6 +21,21 @@ def execute(real_server, tmp_path):
         return out
 
     return _run
+
+
+@pytest.fixture
+def execute(real_server, tmp_path):
+    """Run a notebook against the session's real model server (smollm2-135m); returns the executed notebook."""
+    return _runner(real_server, tmp_path)
+
+
+@pytest.fixture
+def execute_small(server, tmp_path):
+    """Run a notebook against the session's embedded-model server (stories260k); returns the executed notebook.
+
+    For a notebook whose test checks the steps, not what the model knows: seconds where the real model takes minutes.
+    """
+    return _runner(server, tmp_path)
 
 
 @pytest.fixture
