@@ -11,6 +11,7 @@ import pytest
 
 from evalkit import perf
 from evalkit.errors import ConfigError
+from evalkit.perf.goodput import compare_capacity
 from evalkit.widgets.perf import SweepPanel
 
 
@@ -116,7 +117,7 @@ def test_guidellms_goodput_search_and_the_sweeps_reading_of_one_slo(server, run_
     assert [p["streams"] for p in good.probes] == [1, 2] and all(p["passed"] for p in good.probes)
     assert good.streams == 2 and good.stop_reason == "max_streams_reached" and good.requests_per_s > 0
     assert "the capacity is at least this" in good.sentence
-    both = perf.compare_capacity(swept, searched)
+    both = compare_capacity(swept, searched)
     assert both.sweep_requests_per_s > 0 and both.ratio > 0 and "ratio" in both.sentence
     print(both.sentence)
 

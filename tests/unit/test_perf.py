@@ -553,7 +553,7 @@ def _probe(streams, passed, resolved=True):
 
 def test_goodput_reads_guidellm_s_search_and_sets_it_beside_the_sweep(tmp_path):
     from evalkit.perf.args import PerfArgs
-    from evalkit.perf.goodput import goodput_objectives
+    from evalkit.perf.goodput import compare_capacity, goodput_objectives
     from evalkit.perf.guidellm import build_command
 
     p = {**PerfArgs.check(profile="goodput", max_seconds=5, max_concurrency=8, attainment=0.95).model_dump(),
@@ -586,10 +586,10 @@ def test_goodput_reads_guidellm_s_search_and_sets_it_beside_the_sweep(tmp_path):
                                  "successful": 10, "errored": 0, "incomplete": 0, "requests_per_s": rps,
                                  "output_tokens_per_s": rps * 16, "ttft_p99_ms": ttft, "itl_p99_ms": 50.0}
                                 for c, rps, ttft in ((1, 1.0, 300.0), (2, 2.0, 600.0), (4, 2.6, 1500.0))])
-    both = perf.compare_capacity(sweep, found)
+    both = compare_capacity(sweep, found)
     assert both.sweep_requests_per_s == 2.0 and round(both.ratio, 3) == round(2.0 / 2.2, 3)
     assert "evalkit's sweep 2.00 requests/s, GuideLLM's goodput search 2.20 requests/s (ratio 0.91" in both.sentence
-    nothing = perf.compare_capacity(sweep, _searched({"probes": [_probe(1, False)], "best_passing_streams": None,
+    nothing = compare_capacity(sweep, _searched({"probes": [_probe(1, False)], "best_passing_streams": None,
                                                       "stop_reason": "objectives_unmet_at_minimum"},
                                                      [{"streams": 1, "rps": 1.0}]))
     assert nothing.ratio is None and "only evalkit's sweep found a capacity" in nothing.sentence
