@@ -27,8 +27,19 @@ STOP_REASONS = {
 }
 
 
-def goodput_objectives(slo: SLO) -> dict:
-    """GuideLLM's ``--metrics slo`` for an evalkit SLO (vLLM's names: ``ttft_ms``, ``tpot_ms``)."""
+def goodput_objectives(slo: SLO | dict | None) -> dict:
+    """GuideLLM's ``--metrics slo`` for an evalkit SLO (vLLM's names: ``ttft_ms``, ``tpot_ms``).
+
+    Raises:
+        ConfigError: no SLO: the goodput search has nothing to search for.
+    """
+    from evalkit.errors import ConfigError
+    from evalkit.perf.analysis import as_slo
+
+    if slo is None:
+        raise ConfigError("The goodput profile searches for the most streams that keep an SLO, and none was given.",
+                          fix="pass slo=perf.SLO(ttft_p99_ms=..., itl_p99_ms=...) (or a dict of them).")
+    slo = as_slo(slo)
     return {k: v for k, v in (("ttft_ms", slo.ttft_p99_ms), ("tpot_ms", slo.itl_p99_ms)) if v is not None}
 
 

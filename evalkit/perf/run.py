@@ -190,11 +190,8 @@ def sweep(
                   workload=workload, workload_tokens=workload_tokens, stop_over_saturation=stop_over_saturation,
                   warmup=warmup, attainment=attainment)
     p = check_params(params, srv.max_model_len, srv.model)
-    if profile == "goodput":
-        if slo is None:
-            raise ConfigError("The goodput profile searches for the most streams that keep an SLO, and none was given.",
-                              fix="pass slo=perf.SLO(ttft_p99_ms=..., itl_p99_ms=...) (or a dict of them).")
-        p["goodput_slo"] = goodput_objectives(as_slo(slo))
+    if profile == "goodput":  # the search needs objectives: refused here, before GuideLLM starts
+        p["goodput_slo"] = goodput_objectives(slo)
     if echo and p.get("workload_scale", 1) < 1:
         print(f"[evalkit] workload {p['workload_note']}", flush=True)
     slo_dict = dataclasses.asdict(as_slo(slo)) if slo is not None else None
