@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from evalkit.perf.analysis import SLO
+from evalkit.errors import ConfigError
+from evalkit.perf.analysis import SLO, as_slo
 
 STOP_REASONS = {
     "converged": "the search converged",
@@ -33,9 +34,6 @@ def goodput_objectives(slo: SLO | dict | None) -> dict:
     Raises:
         ConfigError: no SLO: the goodput search has nothing to search for.
     """
-    from evalkit.errors import ConfigError
-    from evalkit.perf.analysis import as_slo
-
     if slo is None:
         raise ConfigError("The goodput profile searches for the most streams that keep an SLO, and none was given.",
                           fix="pass slo=perf.SLO(ttft_p99_ms=..., itl_p99_ms=...) (or a dict of them).")
@@ -92,8 +90,6 @@ class Goodput:
 
 def read_goodput(result) -> Goodput:
     """The :class:`Goodput` of a :class:`~evalkit.perf.PerfResult` run with ``profile="goodput"``."""
-    from evalkit.errors import ConfigError
-
     search = getattr(result, "search", None)
     if result.profile != "goodput" or not search:
         raise ConfigError(f"This result ran the {result.profile} profile, not GuideLLM's goodput search"
