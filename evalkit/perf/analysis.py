@@ -284,6 +284,11 @@ def knee(result, latency: str = "latency_p50_s", throughput: str = "output_token
     i.e. the largest ``throughput_scaled - latency_scaled``; a gap under ``MIN_KNEE_GAIN`` (0.05) is no knee.
     Loads that completed no request are left out.
 
+    Why evalkit computes this itself: GuideLLM's own knee (its ``knee`` profile, read by
+    :meth:`~evalkit.perf.PerfResult.guidellm_knee`) fits throughput against stream counts and needs a concurrent
+    run of five or more; a sweep's loads are request rates, and the question here is another one: where each
+    extra unit of throughput starts to cost more latency.
+
     Args:
         result: a :class:`~evalkit.perf.PerfResult` or its ``df``.
         latency: the latency column (e.g. ``latency_p50_s``, ``ttft_p99_ms``).

@@ -39,8 +39,8 @@ class PerfArgs(RunArgs):
     profiles' ``01_performance`` parameters.
     """
 
-    profile: Literal["synchronous", "concurrent", "constant", "poisson", "throughput", "sweep", "goodput"] = Field(
-        "sweep", description="load profile")
+    profile: Literal["synchronous", "concurrent", "constant", "poisson", "throughput", "sweep", "goodput",
+                     "knee"] = Field("sweep", description="load profile")
     rates: list[int | float] | float | None = Field(None, description="stream counts (concurrent) or requests/s")
     prompt_tokens: int = Field(64, gt=0, description="synthetic prompt length in tokens")
     output_tokens: int = Field(32, gt=0, description="tokens generated per request")
@@ -73,15 +73,18 @@ class PerfArgs(RunArgs):
         rates = self.rates
         if rates is not None and not isinstance(rates, list):
             rates = [rates]
-        if self.profile in ("concurrent", "constant", "poisson"):
-            unit = "stream counts" if self.profile == "concurrent" else "request rates (requests/s)"
+        if self.profile in ("concurrent", "constant", "poisson", "knee"):
+            streams = self.profile in ("concurrent", "knee")
+            unit = "stream counts" if streams else "request rates (requests/s)"
             if not rates:
                 raise ConfigError(f"The {self.profile} profile needs rates: a list of {unit}.",
                                   fix=f"pass rates=[1, 2, 4] ({unit}), or use profile='sweep'.")
-            streams = self.profile == "concurrent"
             for r in rates:
                 _positive("rates (stream count)" if streams else "rates", r, int if streams else float)
             rates = [int(r) if streams else float(r) for r in rates]
+            if self.profile == "knee" and (len(rates) < 5 or rates != sorted(set(rates))):
+                raise ConfigError(f"GuideLLM's knee profile fits two lines to at least five stream counts in rising "
+                                  f"order; got {rates}.", fix="pass rates=[1, 2, 4, 8, 16] (five or more, rising).")
         elif rates:
             raise ConfigError(f"The {self.profile} profile takes no rates (got {rates}).",
                               fix="use profile='concurrent' (stream counts) or 'constant'/'poisson' (requests/s), or "

@@ -22,7 +22,7 @@ def _cmd_perf(args) -> int:
     except ValueError:
         raise ConfigError(f"--rate {' '.join(args.rate)}: not numbers.",
                           fix="give numbers, e.g. --rate 1 2 4.") from None
-    if rates and args.profile == "concurrent":
+    if rates and args.profile in ("concurrent", "knee"):
         rates = [int(r) if r.is_integer() else r for r in rates]
     slo = SLO(args.ttft_p99_ms, args.itl_p99_ms) if (args.ttft_p99_ms or args.itl_p99_ms) else None
     with command_server(args) as srv:
@@ -31,6 +31,8 @@ def _cmd_perf(args) -> int:
                        echo=not args.quiet)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(result.summary().round(2).to_string())
+    if args.profile == "knee":
+        print(result.guidellm_knee().sentence)
     if slo and args.profile == "goodput":
         print(result.goodput().sentence)
     elif slo:

@@ -1,4 +1,4 @@
-"""GuideLLM's own capacity search (its ``goodput`` profile), read and set beside evalkit's reading of a sweep.
+"""GuideLLM's own readings of a server's load (its ``goodput`` search and its ``knee`` fit), set beside evalkit's.
 
 GuideLLM 0.8's goodput profile runs one concurrent load after another: 1, 2, 4, ... streams until a load fails
 the objectives, then bisects between the last pass and the first failure. A load passes when at least
@@ -7,6 +7,12 @@ mean inter-token latency). evalkit's :func:`~evalkit.perf.analysis.slo_capacity`
 highest load whose p99 TTFT and p99 ITL (over all tokens) keep the limits. The two answer the same question
 with different loads (stream counts against request rates) and different tests (per request against per load),
 so they are compared in requests per second: :func:`compare_capacity`.
+
+GuideLLM's knee profile runs a concurrent load at five or more stream counts and fits two straight lines to
+output throughput against streams: the knee is where the rising line meets a much flatter tail
+(:func:`read_knee`). evalkit's :func:`~evalkit.perf.analysis.knee` reads any result with three or more loads
+(a sweep's rates included, which GuideLLM's fit cannot take) and asks another question: where latency starts to
+grow faster than throughput.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from evalkit.errors import ConfigError
-from evalkit.perf.analysis import SLO, as_slo
+from evalkit.perf.analysis import SLO, Knee, as_slo
 
 STOP_REASONS = {
     "converged": "the search converged",
@@ -146,3 +152,33 @@ def compare_capacity(sweep_result, goodput_result) -> CapacityComparison:
     good = read_goodput(goodput_result)
     return CapacityComparison(cap.measured_requests_per_s if cap.met else None, good.requests_per_s,
                               cap.sentence, good.sentence)
+
+
+def read_knee(result) -> Knee:
+    """GuideLLM's throughput knee of a :class:`~evalkit.perf.PerfResult` run with ``profile="knee"``.
+
+    ``benchmark`` is the first measured load at or past the knee (``concurrent@N``) with its throughput;
+    the sentence gives GuideLLM's estimate in streams and, when it found none, GuideLLM's reason.
+    """
+    search = getattr(result, "search", None)
+    if result.profile != "knee" or not search:
+        raise ConfigError(f"This result ran the {result.profile} profile, not GuideLLM's knee profile"
+                          + ("" if result.profile != "knee" else ", and its report holds no knee conclusion") + ".",
+                          fix="run perf.sweep(srv, profile='knee', rates=[1, 2, 4, 8, 16]) first.")
+    fit = (search.get("final") or {}).get("throughput") or {}
+    if fit.get("status") != "ok":
+        return Knee(False, f"GuideLLM's knee fit found no knee: {fit.get('reason', 'no conclusion')}.",
+                    latency_metric="output_tokens_per_s")
+    at = fit.get("saturation_concurrency")
+    df = result.df
+    rows = df[(df["concurrency"] == at) & (df["successful"] > 0)]
+    row = rows.iloc[-1] if not rows.empty else None
+    rate = f": {row['requests_per_s']:.2f} requests/s, {row['output_tokens_per_s']:.1f} output tokens/s there" \
+        if row is not None else ""
+    return Knee(True, f"GuideLLM's knee fit: throughput stops rising at about {fit['knee']:.1f} streams (first "
+                      f"measured load past it: {at:g} streams{rate}; the tail rises at {fit['slope_ratio']:.2f} of "
+                      "the slope before it).",
+                benchmark=f"concurrent@{at:g}",
+                requests_per_s=float(row["requests_per_s"]) if row is not None else None,
+                output_tokens_per_s=float(row["output_tokens_per_s"]) if row is not None else None,
+                latency_metric="output_tokens_per_s")

@@ -87,11 +87,13 @@ def build_command(p: dict, *, target: str, model: str, tokenizer: str, run_dir: 
     elif profile == "goodput":  # GuideLLM's search: streams double from 1 until a load fails, then bisect
         prof.update(initial_streams=1, max_streams=p["max_concurrency"] or GOODPUT_MAX_STREAMS,
                     target_attainment=p["attainment"], tolerance=GOODPUT_TOLERANCE, max_probes=GOODPUT_MAX_PROBES)
+    elif profile == "knee":  # GuideLLM's concurrent sweep with its throughput-knee fit (no adaptive second pass)
+        prof["initial_streams"] = [int(r) for r in p["rates"]]
     warmup = warmup_requests(p)
     if warmup:  # GuideLLM's own warm-up phase: the first finished requests of each benchmark are not measured
         prof["warmup"] = {"mode": "requests", "value": warmup}
     cmd = [guidellm_executable(), "run", "--backend", _kv(**backend), "--profile", _kv(**prof)]
-    if p["rates"]:
+    if p["rates"] and profile != "knee":
         field = "streams" if profile == "concurrent" else "rate"
         cmd += ["--override", f"profile.{field}", ",".join(f"{r:g}" for r in p["rates"])]
     if p["max_seconds"] is not None:
@@ -129,7 +131,7 @@ def warmup_requests(p: dict) -> int:
     profile = p["profile"]
     if profile == "synchronous":
         streams = 1
-    elif profile == "concurrent":
+    elif profile in ("concurrent", "knee"):
         streams = int(max(p["rates"]))
     else:  # sweep, throughput, constant, poisson, goodput: their first benchmark is one request at a time (sweep,
         # goodput) or ramps; goodput's later probes count the first wave of their streams
@@ -277,3 +279,20 @@ def lost_timings(ran: proc.ProcResult) -> str | None:
     if ran.ok or ran.timed_out or _LOST_TIMINGS not in ran.tail:
         return None
     return f"GuideLLM lost a benchmark's request timings (\"{_LOST_TIMINGS}\") and failed. "
+
+
+def nothing_to_measure(p: dict, at: int, points: int, runs: int, saved: str, run_dir: Path) -> ToolError:
+    """The error of a run that lost its timings at every try: most likely a load that had nothing to measure.
+
+    A load measures the requests that finish after its warm-up and before its time is up; when a request takes
+    longer than the load allows (a slow machine, long outputs), none is left and GuideLLM fails the same way as in
+    its timing race (:func:`lost_timings`), every time.
+    """
+    within = f" and within its {p['max_seconds']:g} s" if p["max_seconds"] else ""
+    return ToolError(
+        f"guidellm run failed {runs} times at benchmark {at} of {points}: it had no request to measure there "
+        f"(\"{_LOST_TIMINGS}\"). A load measures the requests that finish after its warm-up "
+        f"({warmup_requests(p)} finished request(s)){within}; on a slow machine a request of {p['output_tokens']} "
+        f"output tokens can outlast that.{saved}\nLog: {run_dir / LOG}",
+        fix="give each load more time (max_seconds, e.g. twice as long) or fewer output tokens (output_tokens), or "
+        "measure without a warm-up (warmup=0).", kept=run_dir)

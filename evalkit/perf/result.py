@@ -50,6 +50,7 @@ METRICS: dict[str, MetricSpec] = {
     "slo_capacity_requests_per_s": MetricSpec("req/s", "higher", "measured load that keeps the SLO"),
     "slo_capacity_output_tokens_per_s": MetricSpec("tok/s", "higher", "output tok/s at that load"),
     "cost_per_million_output_tokens_usd": MetricSpec("USD/1M tok", "lower", "cost at SLO capacity"),
+    "goodput_capacity_requests_per_s": MetricSpec("req/s", "higher", "GuideLLM's goodput search at the SLO"),
 }
 
 
@@ -86,6 +87,7 @@ class PerfResult(LayerResult):
     price_per_hour: float | None = None
     accelerator: str | None = None
     search: dict | None = None  # the goodput profile's conclusion (GuideLLM's report)
+    goodput_search: dict | None = None  # a goodput search at this sweep's SLO (record_goodput): what it found
 
     def frame(self) -> pd.DataFrame:
         return _numeric(pd.DataFrame(self.benchmarks, columns=COLUMNS))
@@ -119,6 +121,28 @@ class PerfResult(LayerResult):
         from evalkit.perf.goodput import read_goodput
 
         return read_goodput(self)
+
+    def guidellm_knee(self):
+        """GuideLLM's throughput knee (:func:`~evalkit.perf.goodput.read_knee`; profile ``knee``)."""
+        from evalkit.perf.goodput import read_knee
+
+        return read_knee(self)
+
+    def record_goodput(self, searched: PerfResult) -> PerfResult:
+        """Keep what GuideLLM's goodput search ``searched`` found beside this sweep, in its result.json.
+
+        The scorecard then shows the search's capacity next to this sweep's reading of the same SLO
+        (``goodput_capacity_requests_per_s``); the search's own run keeps its benchmarks in its folder.
+        """
+        found = searched.goodput()
+        self.goodput_search = {
+            "streams": found.streams, "requests_per_s": found.requests_per_s,
+            "output_tokens_per_s": found.output_tokens_per_s, "attainment": found.attainment,
+            "stop_reason": found.stop_reason, "slo": searched.slo, "sentence": found.sentence,
+            "run_dir": str(searched.path),
+        }
+        self.save()
+        return self
 
     def capacity(self, **limits) -> Capacity:
         """:func:`~evalkit.perf.analysis.slo_capacity` of this result (its own SLO unless limits are given)."""
@@ -169,6 +193,9 @@ class PerfResult(LayerResult):
                 out.append(metric("cost_per_million_output_tokens_usd", cost,
                                   note=f"at the measured SLO capacity, {basis} {price:g} USD/h"
                                   if cost is not None else cap.sentence))
+        if self.goodput_search:
+            found = self.goodput_search
+            out.append(metric("goodput_capacity_requests_per_s", found.get("requests_per_s"), note=found["sentence"]))
         return out
 
     def tool_runs(self) -> list[ToolRun]:

@@ -16,12 +16,7 @@ import pandas as pd
 
 from evalkit import proc
 from evalkit.envreport import env_report
-from evalkit.errors import (
-    ConfigError,
-    ContextLengthError,
-    ServerUnreachableError,
-    ToolError,
-)
+from evalkit.errors import ConfigError, ContextLengthError, ServerUnreachableError, ToolError
 from evalkit.perf.analysis import SLO, as_slo
 from evalkit.perf.args import PerfArgs, check_params
 from evalkit.perf.cost import hourly_price
@@ -37,6 +32,7 @@ from evalkit.perf.guidellm import (
     default_workers,
     launch_command,
     lost_timings,
+    nothing_to_measure,
     parse_report,
 )
 from evalkit.perf.result import PerfResult, TokenGridResult
@@ -260,7 +256,7 @@ def sweep(
             tool_duration_s=round(ran.duration_s, 2), warnings=reruns + meta["warnings"],
             complete=ran.ok, report_html=REPORT_HTML if (run_dir / REPORT_HTML).exists() else None,
             slo=slo_dict, price_per_hour=price_per_hour, accelerator=accelerator,
-            search=meta["conclusions"][0] if profile == "goodput" and meta.get("conclusions") else None,
+            search=meta["conclusions"][0] if profile in ("goodput", "knee") and meta.get("conclusions") else None,
         )
         result.save()
         if echo:
@@ -281,6 +277,8 @@ def sweep(
         else:
             saved = (" Its JSON report was read into result.json (complete=False)." if result
                      else " It finished no benchmark, so none was kept.")
+        if not died and reruns and lost_timings(ran):  # lost at every try: a load with nothing to measure
+            raise nothing_to_measure(p, len(rows or []) + 1, points, len(reruns) + 1, saved, run_dir)
         raise proc.failure(ran, tool="guidellm run", kept=run_dir, server_problem=died[0] if died else None,
                            tail=tail, detail=(f" It was run {len(reruns) + 1} times." if reruns else "") + saved,
                            fix_timeout="shorten the run (max_seconds, fewer rates) or pass timeout_s=.")

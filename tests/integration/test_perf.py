@@ -101,6 +101,21 @@ def test_a_cold_start_is_one_plain_request_timed_to_its_first_token(server):
     assert "not a cold start" in cold.sentence()
 
 
+def test_guidellms_knee_fit_and_evalkits_knee_read_one_concurrent_run(server, run_dir):
+    """GuideLLM's knee profile (throughput against streams) and evalkit's knee (latency against throughput)."""
+    searched = perf.sweep(server, profile="knee", rates=[1, 2, 4, 8, 16], prompt_tokens=32, output_tokens=8,
+                          max_requests=16, max_seconds=60, html=False, echo=False, run_dir=run_dir)
+    assert json.loads(searched.command[searched.command.index("--profile") + 1])["kind"] == "knee"
+    assert [b["benchmark"] for b in searched.benchmarks] == [f"concurrent@{s}" for s in (1, 2, 4, 8, 16)]
+    again = perf.PerfResult.load(run_dir)  # GuideLLM's conclusion is kept in result.json
+    theirs, ours = again.guidellm_knee(), perf.knee(again)
+    assert again.search["final"]["throughput"]["status"] in ("ok", "no_knee")
+    assert theirs.sentence.startswith("GuideLLM's knee fit") and ours.sentence
+    if theirs.found:
+        assert theirs.benchmark in {b["benchmark"] for b in searched.benchmarks} and theirs.output_tokens_per_s > 0
+    print(theirs.sentence, ours.sentence, sep="\n")
+
+
 def test_guidellms_goodput_search_and_the_sweeps_reading_of_one_slo(server, run_dir):
     """GuideLLM's goodput profile and evalkit's reading of a sweep, on one server and one SLO, side by side."""
     slo = perf.SLO(ttft_p99_ms=10000, itl_p99_ms=1000)  # a healthy server keeps it at 1 and 2 streams, even busy

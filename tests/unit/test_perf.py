@@ -429,10 +429,14 @@ shutil.copyfile({str(report)!r}, out)
     assert "No measurement start" in (tmp_path / "run" / "guidellm.failed-1.log").read_text()
 
 
-def test_a_run_that_keeps_losing_its_timings_fails_after_the_rerun(tmp_path, monkeypatch):
+def test_a_run_that_keeps_losing_its_timings_fails_after_the_rerun_naming_a_load_with_nothing_to_measure(
+        tmp_path, monkeypatch):
     fake_guidellm(tmp_path, monkeypatch, LOST)
-    with pytest.raises(errors.ToolError, match="failed with exit code 1 after .* It was run 2 times") as info:
-        perf.sweep(FakeServer(), run_dir=tmp_path / "run", max_seconds=1, echo=False)
+    with pytest.raises(errors.ToolError, match="failed 2 times at benchmark 1 of 4: it had no request to measure") \
+            as info:
+        perf.sweep(FakeServer(), run_dir=tmp_path / "run", max_seconds=1, output_tokens=32, echo=False)
+    assert "warm-up (1 finished request(s)) and within its 1 s" in str(info.value)
+    assert "of 32 output tokens" in str(info.value) and "max_seconds" in info.value.fix
     assert info.value.kept == tmp_path / "run" and (tmp_path / "run" / "guidellm.failed-1.log").exists()
 
 
@@ -595,3 +599,55 @@ def test_goodput_reads_guidellm_s_search_and_sets_it_beside_the_sweep(tmp_path):
     assert nothing.ratio is None and "only evalkit's sweep found a capacity" in nothing.sentence
     with pytest.raises(errors.ConfigError, match="not GuideLLM's goodput search"):
         sweep.goodput()
+
+
+def test_a_sweep_keeps_the_goodput_search_beside_it_and_the_scorecard_shows_both(tmp_path):
+    sweep = perf.PerfResult(run_dir=str(tmp_path / "sweep"), model="m", base_url="http://x/v1", profile="concurrent",
+                            slo={"ttft_p99_ms": 900.0, "itl_p99_ms": 80.0, "max_error_rate": 0.0}, benchmarks=[
+                                {"benchmark": "concurrent@1", "strategy": "concurrent", "concurrency": 1,
+                                 "successful": 10, "errored": 0, "incomplete": 0, "requests_per_s": 1.0,
+                                 "output_tokens_per_s": 16.0, "ttft_p99_ms": 300.0, "itl_p99_ms": 50.0}])
+    (tmp_path / "sweep").mkdir()
+    assert "goodput_capacity_requests_per_s" not in {m.metric for m in sweep.metrics()}  # no search: no row
+    found = _searched({"probes": [_probe(1, True), _probe(2, False)], "best_passing_streams": 1,
+                       "lowest_failing_streams": 2, "stop_reason": "converged"},
+                      [{"streams": 1, "rps": 0.9}, {"streams": 2, "rps": 1.5}])
+    sweep.record_goodput(found)
+    again = perf.PerfResult.load(tmp_path / "sweep")  # kept in the sweep's result.json
+    assert again.goodput_search["streams"] == 1 and again.goodput_search["requests_per_s"] == 0.9
+    row = next(m for m in again.metrics() if m.metric == "goodput_capacity_requests_per_s")
+    assert row.value == 0.9 and row.unit == "req/s" and "GuideLLM's goodput search: 1 stream(s)" in row.note
+    capacity = next(m for m in again.metrics() if m.metric == "slo_capacity_requests_per_s")
+    assert capacity.value == 1.0  # evalkit's own reading stays the scorecard's capacity
+
+
+def test_guidellm_s_knee_profile_is_built_checked_and_read(tmp_path):
+    from guidellm.benchmark.analysis.knee import find_throughput_knee
+
+    from evalkit.perf.args import PerfArgs
+    from evalkit.perf.guidellm import build_command, warmup_requests
+
+    p = PerfArgs.check(profile="knee", rates=[1, 2, 4, 8, 16], max_requests=8).model_dump()
+    cmd = build_command(p, target="http://x", model="m", tokenizer="t", run_dir=tmp_path)
+    assert json.loads(cmd[cmd.index("--profile") + 1])["initial_streams"] == [1, 2, 4, 8, 16]
+    assert "--override" not in cmd and warmup_requests(p) == 2  # a quarter of 8: the first wave would be 31
+    for bad in ([1, 2, 4, 8], [1, 4, 2, 8, 16], [1, 2, 2, 4, 8]):
+        with pytest.raises(errors.ConfigError, match="at least five stream counts in rising order"):
+            PerfArgs.check(profile="knee", rates=bad)
+
+    streams, tps = [1, 2, 4, 8, 16], [10.0, 20.0, 38.0, 40.0, 41.0]
+    fit = find_throughput_knee(streams, tps).model_dump()  # GuideLLM's own fit, as its report holds it
+    rows = [{"benchmark": f"concurrent@{s}", "strategy": "concurrent", "concurrency": s, "successful": 8,
+             "errored": 0, "incomplete": 0, "requests_per_s": t / 16, "output_tokens_per_s": t}
+            for s, t in zip(streams, tps, strict=True)]
+    result = perf.PerfResult(run_dir="/tmp/x", model="m", base_url="http://x/v1", profile="knee", benchmarks=rows,
+                             search={"kind": "knee_detection", "final": {"throughput": fit}})
+    found = result.guidellm_knee()
+    assert found.found and found.benchmark == "concurrent@8" and found.output_tokens_per_s == 40.0
+    assert "throughput stops rising at about 4.0 streams" in found.sentence
+    linear = find_throughput_knee(streams, [10.0, 20.0, 30.0, 40.0, 50.0]).model_dump()
+    none = perf.PerfResult(run_dir="/tmp/x", model="m", base_url="http://x/v1", profile="knee", benchmarks=rows,
+                           search={"final": {"throughput": linear}}).guidellm_knee()
+    assert not none.found and "No breakpoint satisfied the saturation thresholds" in none.sentence
+    with pytest.raises(errors.ConfigError, match="not GuideLLM's knee profile"):
+        perf.PerfResult(run_dir="/tmp/x", model="m", base_url="http://x/v1", profile="sweep").guidellm_knee()
