@@ -10,8 +10,8 @@ promptfoo config no longer parses. Outputs go to a new folder, so the run evalki
 - :func:`lm_eval`: the ``lm-eval run`` an accuracy result recorded, writing into another folder.
 - :func:`promptfoo`: ``promptfoo eval`` on a config (the generated one or an edited copy), with promptfoo's own
   console table and an HTML page of the results; :func:`copy_config` makes the copy to edit.
-- :func:`show_html`: GuideLLM's or promptfoo's HTML report inside the notebook; :func:`view_command`: the
-  ``promptfoo view`` line for the browser viewer.
+- :func:`show_html`: a link that opens GuideLLM's or promptfoo's HTML report in a JupyterLab tab;
+  :func:`view_command`: the ``promptfoo view`` line for the browser viewer.
 """
 
 from __future__ import annotations
@@ -187,16 +187,28 @@ def view_command(out_dir: str | Path) -> str:
             f"PROMPTFOO_DISABLE_UPDATE=1 {shlex.join(promptfoo_command())} view -n")
 
 
-def show_html(path: str | Path, height: int = 480):
-    """An HTML report (GuideLLM's benchmarks.html, promptfoo's out.html) framed in the notebook's output.
+def show_html(path: str | Path, *, label: str | None = None, reports_dir: str | Path = "reports"):
+    """A link to an HTML report (GuideLLM's benchmarks.html, promptfoo's out.html) that JupyterLab opens in a tab.
 
-    The page is embedded, not linked: the run folders lie outside the folder JupyterLab serves.
+    The page is copied into ``reports_dir`` below the notebook's folder (the kernel's working folder, which
+    JupyterLab serves; run folders lie outside it) and linked, not embedded: a report is 50 KB to over 1 MB, and
+    promptfoo's holds every answer, harmful ones included. The link opens it in a JupyterLab tab; the original
+    path is printed beside it for a browser outside JupyterLab.
     """
+    import shutil
+
     from IPython.display import HTML
 
     path = Path(path)
     if not path.exists():
         raise TaskFileError(f"{path} does not exist.", fix="run the cell that writes it first (html=True).")
-    page = html.escape(path.read_text(errors="replace"), quote=True)
-    frame = f'<iframe srcdoc="{page}" style="width:100%;height:{height}px;border:1px solid #ccc"></iframe>'
-    return HTML(f"<div>{frame}</div>")
+    folder = Path(reports_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = "-".join(part for part in path.resolve().parts[-3:] if part != "/")
+    shutil.copyfile(path, folder / name)
+    href = (folder / name).as_posix()
+    size = path.stat().st_size / 1024
+    label = label or f"{path.name}, the tool's own report"
+    return HTML(f'<div>Open <a href="{html.escape(href, quote=True)}" target="_blank">{html.escape(label)}</a> '
+                f"({size:,.0f} KB) in a JupyterLab tab. Outside JupyterLab: <code>{html.escape(str(path))}</code>"
+                "</div>")

@@ -135,4 +135,4 @@ def workloads(results: dict, ax=None):
     axes[0].legend(fontsize=8, title="workload (prompt/output tokens)")
     fig.suptitle("Use-case workloads: what each load costs in latency")
     fig.tight_layout()
-    return fig
+    return _done(fig) if ax is None else fig

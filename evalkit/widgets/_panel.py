@@ -8,6 +8,8 @@ an error ends in the status line (never a panel stuck on "running"), and ``resul
 
 from __future__ import annotations
 
+import html
+
 import ipywidgets as W
 from IPython.display import display
 
@@ -53,4 +55,34 @@ class Panel:
         return None if press.error else self.result
 
     def _ipython_display_(self):
-        display(self.widget)
+        display(with_static_view(self.widget, type(self).__name__), raw=True)
+
+
+def controls(widget) -> list[tuple[str, str]]:
+    """(label, value) of every input inside ``widget``, in display order (buttons by their label)."""
+    found = []
+    if isinstance(widget, W.Button):
+        found.append(("button", widget.description))
+    elif isinstance(widget, W.ValueWidget) and not isinstance(widget, (W.HTML, W.Label, W.Output)):
+        value = widget.value
+        shown = ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+        found.append((widget.description or type(widget).__name__, shown))
+    for child in getattr(widget, "children", ()):
+        found += controls(child)
+    return found
+
+
+def with_static_view(widget, title: str) -> dict:
+    """``widget``'s display bundle, with a text and HTML list of its inputs in place of ``VBox(children=...)``.
+
+    JupyterLab draws the live widget from the bundle's widget view; a reader of the saved notebook without a
+    kernel (a static copy, a diff) sees which knobs the panel has and their values.
+    """
+    bundle = widget._repr_mimebundle_()
+    items = controls(widget)
+    bundle["text/plain"] = f"{title} (an interactive panel; run the notebook to use it): " + "; ".join(
+        f"{label} = {value}" for label, value in items)
+    rows = "".join(f"<li><b>{html.escape(label)}</b>: {html.escape(value)}</li>" for label, value in items)
+    bundle["text/html"] = (f"<div><i>{html.escape(title)}: an interactive panel (run the notebook in JupyterLab "
+                           f"to use it). Its inputs:</i><ul>{rows}</ul></div>")
+    return bundle

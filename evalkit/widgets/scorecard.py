@@ -8,9 +8,20 @@ import ipywidgets as w
 from IPython.display import display
 
 from evalkit.scorecard import apply_thresholds
+from evalkit.widgets._panel import with_static_view
 
 
-def threshold_panel(card, thresholds: dict) -> w.VBox:
+class ThresholdPanel:
+    """The panel's widget (``widget``), shown with a static list of its inputs for readers without a kernel."""
+
+    def __init__(self, widget: w.VBox):
+        self.widget = widget
+
+    def _ipython_display_(self):
+        display(with_static_view(self.widget, "Threshold panel"), raw=True)
+
+
+def threshold_panel(card, thresholds: dict) -> ThresholdPanel:
     """Dropdown of gated metrics, a bound field and a Gate button that re-gates ``card`` and redraws."""
     names = [f"{layer}.{metric}" for layer, metrics in thresholds.items() for metric in (metrics or {})]
     choice = w.Dropdown(options=names, description="gate")
@@ -40,4 +51,4 @@ def threshold_panel(card, thresholds: dict) -> w.VBox:
     run.on_click(regate)
     if names:
         current()
-    return w.VBox([w.HBox([choice, bound, run]), out])
+    return ThresholdPanel(w.VBox([w.HBox([choice, bound, run]), out]))

@@ -91,10 +91,14 @@ def test_lm_eval_by_hand_reruns_the_recorded_command_into_another_folder(tmp_pat
     assert "HF_HUB_OFFLINE=1" in str(hand)
 
 
-def test_show_html_embeds_the_page_and_names_a_missing_one(tmp_path):
-    page = tmp_path / "out.html"
-    page.write_text('<html><body><p class="x">a & b</p></body></html>')
-    html = byhand.show_html(page).data
-    assert html.startswith("<div><iframe srcdoc=") and "&lt;p class=&quot;x&quot;&gt;a &amp; b&lt;/p&gt;" in html
+def test_show_html_links_a_copy_the_notebook_folder_serves_and_names_a_missing_one(tmp_path):
+    page = tmp_path / "run" / "by-hand" / "out.html"
+    page.parent.mkdir(parents=True)
+    page.write_text('<html><body><p class="x">a & b</p></body></html>' + "x" * 200_000)
+    html = byhand.show_html(page, reports_dir=tmp_path / "nb" / "reports").data
+    copy = tmp_path / "nb" / "reports" / "run-by-hand-out.html"
+    assert copy.read_text() == page.read_text()  # the page lies where JupyterLab serves it
+    assert f'href="{copy.as_posix()}"' in html and "(195 KB)" in html and str(page) in html
+    assert len(html) < 1000 and "a &amp; b" not in html  # linked, not embedded
     with pytest.raises(TaskFileError, match="does not exist"):
         byhand.show_html(tmp_path / "missing.html")
