@@ -46,6 +46,7 @@ class ByHand:
     model: str | None = None
     config: Path | None = None
     outputs: list[Path] = field(default_factory=list)
+    console: Callable[[str], bool] | None = None  # the console lines a run here shows (None: all); the log has all
 
     def shell(self) -> str:
         """The command as one terminal line: the folder, the variables it needs, then the tool's arguments."""
@@ -84,13 +85,31 @@ class ByHand:
         self.check()
         for out in self.outputs:
             out.parent.mkdir(parents=True, exist_ok=True)
+        log = self.outputs[0].parent / f"{self.tool}.log" if self.outputs else None
         ran = proc.run(self.argv, env=get_settings().tool_env(self.env), cwd=self.cwd, timeout_s=timeout_s,
-                       echo=echo, log_path=self.outputs[0].parent / f"{self.tool}.log" if self.outputs else None,
+                       echo=self._shown() if echo and self.console and log else echo, log_path=log,
                        heartbeat=heartbeat(self.base_url.removesuffix("/v1") if self.base_url else None, self.tool))
         print(f"[evalkit] {self.tool} exited with code {ran.returncode} after {ran.duration_s:.0f} s"
-              + (f"; files: {', '.join(str(p) for p in self.outputs if p.exists())}" if self.outputs else ""),
-              flush=True)
+              + (f"; files: {', '.join(str(p) for p in self.outputs if p.exists())}" if self.outputs else "")
+              + (f"; its whole console: {log}" if self.console and log else ""), flush=True)
         return ran
+
+    def _shown(self) -> Callable[[str], None]:
+        """An echo that prints the console lines ``console`` keeps, without terminal escape codes."""
+        lines = proc.Lines()
+
+        def echo(text: str) -> None:
+            for line in lines.feed(text):
+                clean = proc.ANSI.sub("", line).rstrip()
+                if self.console(clean):
+                    print(clean, flush=True)
+
+        return echo
+
+
+def guidellm_tables(line: str) -> bool:
+    """GuideLLM's result tables and their titles, without its set-up listing and log lines."""
+    return line.startswith(("|", "ℹ ", "* ", "✔ Benchmarking complete")) and not line.startswith("ℹ The following")
 
 
 
@@ -103,7 +122,8 @@ def guidellm(srv, out_dir: str | Path, **sweep_args) -> ByHand:
     argv = command_for(srv, out_dir, **sweep_args)
     workers = sweep_args.get("workers") or default_workers()
     return ByHand("guidellm", argv, out_dir, {"GUIDELLM__MAX_WORKER_PROCESSES": str(workers)},
-                  base_url=srv.base_url, model=srv.model, outputs=[out_dir / "benchmarks.json"])
+                  base_url=srv.base_url, model=srv.model, outputs=[out_dir / "benchmarks.json"],
+                  console=guidellm_tables)
 
 
 def lm_eval(result, out_dir: str | Path, *, endpoint: int = 0) -> ByHand:

@@ -102,3 +102,32 @@ def test_show_html_links_a_copy_the_notebook_folder_serves_and_names_a_missing_o
     assert len(html) < 1000 and "a &amp; b" not in html  # linked, not embedded
     with pytest.raises(TaskFileError, match="does not exist"):
         byhand.show_html(tmp_path / "missing.html")
+
+
+def test_a_by_hand_guidellm_shows_its_result_tables_and_keeps_its_whole_console_in_the_log(tmp_path, capsys):
+    import sys
+    import textwrap
+
+    console = textwrap.dedent("""\
+        \x1b[34mℹ The following environment variables are set and will be used by GuideLLM\x1b[0m
+          {'kind': 'openai_http', 'target': 'http://127.0.0.1:8000', 'model': 'smollm2-135m'}
+        ✔ Setup complete, starting benchmarks...
+        26-12-06 03:45:39|INFO     |guidellm.benchmark.progress:_log_update:420 - Benchmark 1 (synchronous): started
+        ℹ Request Latency Statistics (Completed Requests)
+        |=============|===========|
+        | synchronous | 1.4 ± 0.1 |
+        * confidence interval unavailable at this sample size
+        ✔ Benchmarking complete, generated 1 benchmark(s)
+        """)
+    script = tmp_path / "fake.py"
+    script.write_text(f"import sys\nsys.stdout.write({console!r})\n")
+    out = tmp_path / "by-hand" / "benchmarks.json"
+    hand = byhand.ByHand("guidellm", [sys.executable, str(script)], tmp_path, outputs=[out],
+                         console=byhand.guidellm_tables)
+    assert hand.run().returncode == 0
+    shown = capsys.readouterr().out
+    assert "ℹ Request Latency Statistics" in shown and "| synchronous | 1.4 ± 0.1 |" in shown
+    assert "* confidence interval" in shown and "✔ Benchmarking complete" in shown
+    assert "openai_http" not in shown and "_log_update" not in shown and "\x1b[" not in shown
+    assert f"its whole console: {out.parent / 'guidellm.log'}" in shown
+    assert "'target': 'http://127.0.0.1:8000'" in (out.parent / "guidellm.log").read_text()  # all of it is kept
