@@ -18,5 +18,5 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "refusal": ("find_refusal", "load_rules", "refusal_rules"),
     "result": ("METRICS", "SafetyResult", "disagreements", "rows_from_output", "side_by_side"),
     "run": ("check_safety",),
-    "show": ("CONTENT_NOTE", "hidden_answers"),
+    "show": ("hidden_answers",),
 })
