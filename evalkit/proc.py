@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from evalkit.console import Beat
 from evalkit.errors import EvalkitError, ServerDiedError, ToolError, ToolMissingError
 
 TAIL_LINES = 40
@@ -278,6 +279,7 @@ def run(
         if sink(text) is not False:  # a filtering sink returns False when it showed nothing
             shown[0] = time.monotonic()
 
+    beat = Beat()
     reader = threading.Thread(target=_pump, args=(proc, tail, show if sink else None, log), daemon=True)
     reader.start()
     timed_out = False
@@ -290,7 +292,7 @@ def run(
                 shown[0] = now
                 line = heartbeat(now - start)
                 if line:
-                    _print(f"[evalkit] {line}\n")
+                    beat.show(f"[evalkit] {line}")
             if timeout_s is not None and now - start > timeout_s:
                 timed_out = True
                 stop_group(proc)

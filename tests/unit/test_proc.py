@@ -153,3 +153,17 @@ def test_a_tool_s_echo_drops_terminal_escape_codes_and_its_log_keeps_them(tmp_pa
     shown = capsys.readouterr().out
     assert "PASS 3 of 3\ndone" in shown and "\x1b" not in shown
     assert "\x1b[1;32mPASS" in (tmp_path / "tool.log").read_text()  # the log is the tool's own output
+
+
+def test_in_a_notebook_the_heartbeat_is_one_line_updated_in_place(monkeypatch):
+    from IPython.display import DisplayHandle
+
+    shown, updated = [], []
+    monkeypatch.setattr("evalkit.console.in_kernel", lambda: True)
+    monkeypatch.setattr("IPython.display.display", lambda obj, display_id=None: shown.append(obj.data)
+                        or DisplayHandle("x"))
+    monkeypatch.setattr(DisplayHandle, "update", lambda self, obj: updated.append(obj.data))
+    beats = iter(range(100))
+    assert proc.run([sys.executable, "-c", "import time; time.sleep(2.6)"], echo=True,
+                    heartbeat=lambda elapsed: f"beat {next(beats)}", heartbeat_s=1.0).ok
+    assert shown == ["[evalkit] beat 0"] and updated[:1] == ["[evalkit] beat 1"]  # one display, then updates

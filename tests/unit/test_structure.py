@@ -23,7 +23,8 @@ PACKAGE = ROOT / "evalkit"
 # bottom-up; a module belongs to the tier of its longest listed prefix, and imports only from its tier or below
 TIERS = [
     ["evalkit.errors", "evalkit.settings", "evalkit.stats", "evalkit.memo", "evalkit.lazy", "evalkit.layers",
-     "evalkit.args", "evalkit.result", "evalkit.proc", "evalkit.envreport", "evalkit.figures", "evalkit.plan.hardware"],
+     "evalkit.args", "evalkit.result", "evalkit.console", "evalkit.proc", "evalkit.envreport", "evalkit.figures",
+     "evalkit.plan.hardware"],
     ["evalkit.ladder.specs", "evalkit.ladder.tokenizer", "evalkit.ladder.train", "evalkit.ladder.corpus.reading",
      "evalkit.ladder.corpus.chat", "evalkit.ladder.corpus.heldout", "evalkit.tune.fetch", "evalkit.tune.train",
      "evalkit.models"],
