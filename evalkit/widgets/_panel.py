@@ -63,10 +63,10 @@ def controls(widget) -> list[tuple[str, str]]:
     found = []
     if isinstance(widget, W.Button):
         found.append(("button", widget.description))
-    elif isinstance(widget, W.ValueWidget) and not isinstance(widget, (W.HTML, W.Label, W.Output)):
+    elif isinstance(widget, W.ValueWidget) and not isinstance(widget, (W.HTML, W.Label, W.Output, W.Image)):
         value = widget.value
         shown = ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
-        found.append((widget.description or type(widget).__name__, shown))
+        found.append((getattr(widget, "description", "") or type(widget).__name__, shown))
     for child in getattr(widget, "children", ()):
         found += controls(child)
     return found

@@ -12,7 +12,7 @@ def test_a_panel_saves_a_list_of_its_inputs_beside_the_live_widget():
     widget = W.VBox([W.HBox([W.Dropdown(options=["chat", "rag"], value="rag", description="workload"),
                              W.IntSlider(value=32, description="output tokens")]),
                      W.SelectMultiple(options=["a", "b", "c"], value=["a", "c"], description="sets"),
-                     W.Button(description="Run"), W.HTML("status"), W.Output()])
+                     W.Button(description="Run"), W.HTML("status"), W.Output(), W.Image(value=b"\x89PNG")])
     bundle = with_static_view(widget, "Sweep panel")
     assert "application/vnd.jupyter.widget-view+json" in bundle  # JupyterLab still draws the live panel
     assert "VBox(children" not in bundle["text/plain"]
@@ -38,3 +38,14 @@ def test_answers_to_harmful_asks_are_folded_behind_a_content_note():
     html = safety.hidden_answers(frame).data
     assert html.startswith("<details><summary>Content note:") and "(1 rows)</summary>" in html
     assert "<details open" not in html and "&lt;b&gt;x&lt;/b&gt;" in html  # closed until clicked; escaped
+
+
+def test_the_perf_panel_with_its_plot_image_lists_its_knobs(tmp_path):
+    from evalkit.widgets.perf import SweepPanel
+
+    class Server:
+        model, base_url, max_model_len = "stories260k", "http://127.0.0.1:9/v1", 512
+
+    panel = SweepPanel(Server(), tmp_path, profile="concurrent", rates="1,2,4")
+    text = with_static_view(panel.widget, "SweepPanel")["text/plain"]
+    assert "profile = concurrent" in text and "button = " in text
