@@ -17,6 +17,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from evalkit.envreport import native_bf16
+
 CHECKPOINT = "checkpoint.pt"
 
 
@@ -63,20 +65,6 @@ def _batches(count: int, spec: LoraSpec) -> list[list[int]]:
         rng.shuffle(idx)
         order += [idx[i:i + spec.batch] for i in range(0, count, spec.batch)]
     return order
-
-
-def native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
-    """Whether this CPU computes in bfloat16 itself (AVX512-BF16 or AMX); elsewhere torch emulates it.
-
-    On an AVX2-only CPU a bfloat16-autocast step of the tests' tiny LoRA took 14.7 s against 1.5 s in float32
-    (smollm2-135m, batch 2 x 24 tokens, 2 cores); with native support autocast is the faster one (270 against 165
-    tokens/s for full fine-tuning).
-    """
-    try:
-        flags = cpuinfo.read_text()
-    except OSError:  # no /proc (macOS): float32
-        return False
-    return any(f" {flag}" in flags for flag in ("avx512_bf16", "amx_bf16"))
 
 
 def train(spec: LoraSpec, base_dir: Path, items: list[dict], folder: Path, *, every: int = 10,

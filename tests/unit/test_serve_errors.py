@@ -234,3 +234,16 @@ def test_gpu_memory_is_read_from_nvidia_smi_lines():
     text = "NVIDIA L4, 23034, 22711\nNVIDIA H200, 143771, 140000\nnot a gpu line\n"
     assert parse_gpus(text) == [{"name": "NVIDIA L4", "memory_mib": 23034, "free_mib": 22711},
                                 {"name": "NVIDIA H200", "memory_mib": 143771, "free_mib": 140000}]
+
+
+def test_a_bfloat16_preset_is_served_in_float32_on_a_cpu_that_only_emulates_bfloat16(settings, monkeypatch):
+    command = sys.modules[server_command.__module__]
+
+    ref = resolve_model("smollm2-135m", settings)
+    assert ref.preset.dtype == "bfloat16"
+    monkeypatch.setattr(command, "native_bf16", lambda: False)  # AVX2 only: prefill 3-4 times slower in bfloat16
+    cmd = server_command(ref, 8123, "cpu", settings)
+    assert cmd[cmd.index("--dtype") + 1] == "float32"
+    monkeypatch.setattr(command, "native_bf16", lambda: True)  # AVX512-BF16 or AMX: the preset's own dtype
+    cmd = server_command(ref, 8123, "cpu", settings)
+    assert cmd[cmd.index("--dtype") + 1] == "bfloat16"
