@@ -168,7 +168,7 @@ def read_knee(result) -> Knee:
     fit = (search.get("final") or {}).get("throughput") or {}
     if fit.get("status") != "ok":
         return Knee(False, f"GuideLLM's knee fit found no knee: {fit.get('reason', 'no conclusion')}.",
-                    latency_metric="output_tokens_per_s")
+                    latency_metric="")  # a throughput fit: no latency
     at = fit.get("saturation_concurrency")
     df = result.df
     rows = df[(df["concurrency"] == at) & (df["successful"] > 0)]
@@ -181,4 +181,4 @@ def read_knee(result) -> Knee:
                 benchmark=f"concurrent@{at:g}",
                 requests_per_s=float(row["requests_per_s"]) if row is not None else None,
                 output_tokens_per_s=float(row["output_tokens_per_s"]) if row is not None else None,
-                latency_metric="output_tokens_per_s")
+                latency_metric="")  # a throughput fit: no latency
