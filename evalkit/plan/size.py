@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from evalkit.envreport import native_bf16
 from evalkit.models import GIB, RUNTIME_OVERHEAD_GIB, ModelPreset
 from evalkit.plan.hardware import Hardware
 from evalkit.settings import Settings
@@ -25,10 +26,16 @@ class Problem:
 
 
 def _serving_bytes_per_param(preset: ModelPreset, gpu: bool) -> int:
-    """Bytes a served weight takes: vLLM's "auto" dtype on a GPU halves float32; a CPU serves hub models in float32."""
+    """Bytes a served weight takes (as ``serve.command.server_command`` serves it).
+
+    vLLM's "auto" dtype on a GPU halves float32; a CPU serves hub models in float32, and a bfloat16 preset too
+    where it has no native bfloat16.
+    """
     if gpu:
         return 2 if preset.dtype == "float32" else preset.bytes_per_param
-    return preset.bytes_per_param if preset.embedded else 4
+    if preset.embedded and (preset.dtype != "bfloat16" or native_bf16()):
+        return preset.bytes_per_param
+    return 4
 
 
 def _context(preset: ModelPreset, settings: Settings) -> int:
