@@ -38,6 +38,7 @@ def start(dtype: str) -> subprocess.Popen:
     settings = get_settings()
     cmd = server_command(resolve_model("smollm2-135m", settings), PORT, "cpu", settings)
     cmd[cmd.index("--dtype") + 1] = dtype
+    (ROOT / "runs").mkdir(exist_ok=True)  # a fresh clone has no runs/ yet
     log = open(ROOT / "runs" / f"cpu-dtype-{dtype}.log", "w")  # noqa: SIM115 - open while the server runs
     server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=server_env("cpu", settings),
                               start_new_session=True)

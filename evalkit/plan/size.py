@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from evalkit.envreport import native_bf16
 from evalkit.models import GIB, RUNTIME_OVERHEAD_GIB, ModelPreset
 from evalkit.plan.hardware import Hardware
+from evalkit.serve.command import cpu_dtype
 from evalkit.settings import Settings
 
 TP_SIZES = (1, 2, 4, 8)
@@ -33,9 +33,7 @@ def _serving_bytes_per_param(preset: ModelPreset, gpu: bool) -> int:
     """
     if gpu:
         return 2 if preset.dtype == "float32" else preset.bytes_per_param
-    if preset.embedded and (preset.dtype != "bfloat16" or native_bf16()):
-        return preset.bytes_per_param
-    return 4
+    return 4 if cpu_dtype(preset) == "float32" else preset.bytes_per_param
 
 
 def _context(preset: ModelPreset, settings: Settings) -> int:

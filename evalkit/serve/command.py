@@ -22,6 +22,17 @@ def detect_device(settings: Settings) -> str:
     return "gpu" if gpu_info() else "cpu"
 
 
+def cpu_dtype(preset) -> str:
+    """The dtype a model is served in on a CPU (``evalkit plan`` sizes it with the same answer).
+
+    The embedded presets say which dtype serves them best (the ladder and stories260k are float32 models), hub
+    models are served in float32, and bfloat16 only where the CPU computes in it: emulated, its prefill took 3-4
+    times as long (benchmarks/cpu_dtype.py).
+    """
+    dtype = preset.dtype if preset and preset.embedded else "float32"
+    return dtype if dtype != "bfloat16" or native_bf16() else "float32"
+
+
 def server_command(ref: ModelRef, port: int, device: str, settings: Settings,
                    max_model_len: int | None = None, extra_args: list[str] | None = None,
                    share: float | None = None) -> list[str]:
@@ -44,10 +55,7 @@ def server_command(ref: ModelRef, port: int, device: str, settings: Settings,
         "--seed", "0",
     ]
     if device == "cpu":
-        # the ladder and stories260k are float32 models; the presets say which dtype serves them best on a CPU,
-        # and bfloat16 only where the CPU computes in it: emulated, its prefill took 3-4 times as long
-        dtype = ref.preset.dtype if ref.preset and ref.preset.embedded else "float32"
-        cmd += ["--dtype", dtype if dtype != "bfloat16" or native_bf16() else "float32"]
+        cmd += ["--dtype", cpu_dtype(ref.preset)]
         if settings.cpu_executor == "uni":
             cmd += ["--distributed-executor-backend", "uni"]
     else:

@@ -172,9 +172,9 @@ def test_this_machine_is_planned_with_its_available_memory():
 def test_on_a_cpu_the_plan_serves_the_dtype_the_server_command_does(monkeypatch):
     import sys
 
-    size = sys.modules[make_plan.__module__.rsplit(".", 1)[0] + ".size"]
+    command = sys.modules["evalkit.serve.command"]
     for native, dtype, tokens in ((True, "bfloat16", 46603), (False, "float32", 23301)):
-        monkeypatch.setattr(size, "native_bf16", lambda native=native: native)
+        monkeypatch.setattr(command, "native_bf16", lambda native=native: native)
         server = make_plan("quick", hardware="CPU").servers[0]
         assert (server.dtype, server.kv_tokens) == (dtype, tokens)  # float32: twice the bytes a token
 
