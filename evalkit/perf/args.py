@@ -66,7 +66,8 @@ class PerfArgs(RunArgs):
         "keep every SLO limit for the load to pass (0.99: as the p99 limits)")
     warmup: int | None = Field(
         None, ge=0, description="finished requests at the start of each benchmark left out of its figures "
-        "(GuideLLM's warm-up phase); None: evalkit's choice for the profile (warmup_requests), 0: none")
+        "(GuideLLM's warm-up phase); None: evalkit's choice (warmup_phase: the first 30 % of a time-limited "
+        "load's seconds, the first wave of a request-limited one), 0: none")
 
     @model_validator(mode="after")
     def _consistent(self) -> PerfArgs:

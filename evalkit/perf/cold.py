@@ -4,7 +4,7 @@ The first request a fresh vLLM server answers can be slower than every later one
 time, a compile or CUDA-graph capture on a GPU, the tokenizer's first call). That is the server's cold start, a
 figure of its own. A load generator's own start (GuideLLM's worker process starting beside the server) is
 another thing, which every benchmark leaves out through GuideLLM's warm-up phase (:func:`~evalkit.perf.guidellm.
-warmup_requests`).
+warmup_phase`).
 """
 
 from __future__ import annotations

@@ -28,6 +28,15 @@ PARTIAL_JSON = "benchmarks.partial.json"  # the benchmarks finished so far (guid
 PARTIAL_LAUNCHER = Path(__file__).with_name("guidellm_partial.py")
 # the goodput search: at most 64 streams and 8 probes, stopped when the bracket is within 25 % of its lower end
 GOODPUT_MAX_STREAMS, GOODPUT_MAX_PROBES, GOODPUT_TOLERANCE = 64, 8, 0.25
+# GuideLLM 0.8.1 sizes a warm-up of N requests from the benchmark's request limit (TransientPhaseConfig.
+# compute_limits reads state.progress.total_requests): a benchmark limited by time alone has none, and such a
+# warm-up silently leaves nothing out. A time-limited benchmark given a warm-up in requests therefore also gets
+# this request limit, which no load here reaches.
+UNBOUNDED_REQUESTS = 1_000_000
+# evalkit's warm-up of a time-limited benchmark: its first share of the seconds. GuideLLM counts a time to first
+# token only when that first token arrives after the warm-up, so the first wave's waits for the load generator's
+# start are left out at every stream count (on a 2-core machine they lasted 2-5 s of a 10 s load).
+WARMUP_SHARE = 0.3
 REPORT_VERSION = 2  # GuideLLM 0.8's report format (metadata.version)
 _DISTRIBUTIONS = {  # our column prefix -> GuideLLM metric
     "ttft": "time_to_first_token_ms",
@@ -89,9 +98,9 @@ def build_command(p: dict, *, target: str, model: str, tokenizer: str, run_dir: 
                     target_attainment=p["attainment"], tolerance=GOODPUT_TOLERANCE, max_probes=GOODPUT_MAX_PROBES)
     elif profile == "knee":  # GuideLLM's concurrent sweep with its throughput-knee fit (no adaptive second pass)
         prof["initial_streams"] = [int(r) for r in p["rates"]]
-    warmup = warmup_requests(p)
-    if warmup:  # GuideLLM's own warm-up phase: the first finished requests of each benchmark are not measured
-        prof["warmup"] = {"mode": "requests", "value": warmup}
+    warmup = warmup_phase(p)
+    if warmup:  # GuideLLM's own warm-up phase: what each benchmark leaves out at its start
+        prof["warmup"] = warmup
     cmd = [guidellm_executable(), "run", "--backend", _kv(**backend), "--profile", _kv(**prof)]
     if p["rates"] and profile != "knee":
         field = "streams" if profile == "concurrent" else "rate"
@@ -100,6 +109,8 @@ def build_command(p: dict, *, target: str, model: str, tokenizer: str, run_dir: 
         cmd += ["--constraint", _kv(kind="max_duration", seconds=p["max_seconds"])]
     if p["max_requests"] is not None:
         cmd += ["--constraint", _kv(kind="max_requests", count=int(p["max_requests"]))]
+    elif warmup and warmup["mode"] == "requests":  # counted only against a request limit: one that never binds
+        cmd += ["--constraint", _kv(kind="max_requests", count=UNBOUNDED_REQUESTS)]
     if p.get("stop_over_saturation"):
         cmd += ["--constraint", _kv(kind="over_saturation", mode="enforce")]
     cmd += ["--tokenizer", _kv(kind="huggingface_auto", model=tokenizer)]
@@ -116,8 +127,31 @@ def build_command(p: dict, *, target: str, model: str, tokenizer: str, run_dir: 
     return cmd + ["--disable-progress"]
 
 
+def warmup_phase(p: dict) -> dict | None:
+    """GuideLLM's warm-up phase for validated parameters ``p``: what each benchmark leaves out at its start.
+
+    ``p["warmup"]`` finished requests when given (0: none). Otherwise evalkit's choice: a benchmark limited by
+    requests leaves out :func:`warmup_requests`; one limited by time alone its first ``WARMUP_SHARE`` of the
+    seconds (a first token that arrives then is not counted, nor are the requests that end then).
+    """
+    if p.get("warmup") is None and p.get("max_requests") is None and p.get("max_seconds"):
+        return {"mode": "duration", "percent": WARMUP_SHARE}
+    count = warmup_requests(p)
+    return {"mode": "requests", "value": count} if count else None
+
+
+def warmup_words(p: dict) -> str:
+    """The warm-up of ``p`` in words, for messages."""
+    phase = warmup_phase(p)
+    if not phase:
+        return "its start (no warm-up)"
+    if phase["mode"] == "duration":
+        return f"a warm-up of its first {phase['percent'] * p['max_seconds']:g} s"
+    return f"a warm-up of {phase['value']} finished request(s)"
+
+
 def warmup_requests(p: dict) -> int:
-    """Finished requests each benchmark leaves out of its figures: ``p["warmup"]``, or evalkit's choice.
+    """Finished requests a benchmark limited by requests leaves out: ``p["warmup"]``, or evalkit's choice.
 
     GuideLLM's first requests of a benchmark wait for its worker process to start beside the server (up to a few
     seconds on a small machine), so they measure the load generator, not the server. GuideLLM's warm-up phase
@@ -217,6 +251,8 @@ def _row(bench: dict) -> dict:
     for prefix, name in _DISTRIBUTIONS.items():
         unit = "s" if prefix == "latency" else "ms"
         stat = _stat(m, name) if done else None
+        if stat and not stat.get("count", 1):  # none inside the measured window (e.g. every first token came
+            stat = None  # during the warm-up): GuideLLM reports zeros, which are no measurement
         pct = (stat or {}).get("percentiles") or {}
         row[f"{prefix}_mean_{unit}"] = stat["mean"] if stat else None
         for q in ("p50", "p90", "p99"):
@@ -291,8 +327,8 @@ def nothing_to_measure(p: dict, at: int, points: int, runs: int, saved: str, run
     within = f" and within its {p['max_seconds']:g} s" if p["max_seconds"] else ""
     return ToolError(
         f"guidellm run failed {runs} times at benchmark {at} of {points}: it had no request to measure there "
-        f"(\"{_LOST_TIMINGS}\"). A load measures the requests that finish after its warm-up "
-        f"({warmup_requests(p)} finished request(s)){within}; on a slow machine a request of {p['output_tokens']} "
+        f"(\"{_LOST_TIMINGS}\"). A load measures the requests that finish after {warmup_words(p)}"
+        f"{within}; on a slow machine a request of {p['output_tokens']} "
         f"output tokens can outlast that.{saved}\nLog: {run_dir / LOG}",
         fix="give each load more time (max_seconds, e.g. twice as long) or fewer output tokens (output_tokens), or "
         "measure without a warm-up (warmup=0).", kept=run_dir)

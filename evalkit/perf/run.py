@@ -157,7 +157,8 @@ def sweep(
             growing with load; it checks after 30 s, so it matters for the full profile, not the quick one).
         attainment: goodput: the fraction of a load's requests that must keep every limit of ``slo``.
         warmup: finished requests at the start of each benchmark that its figures leave out, through GuideLLM's
-            own warm-up phase (None: :func:`~evalkit.perf.guidellm.warmup_requests` for the profile; 0: none).
+            own warm-up phase (None: :func:`~evalkit.perf.guidellm.warmup_phase`, the first 30 % of a
+            time-limited load's seconds or the first wave of a request-limited one; 0: none).
             The load generator's own start (its worker process beside the server) makes the first requests of a
             benchmark slow; a server's cold start is measured apart (:func:`~evalkit.perf.cold.cold_start`).
         run_dir: folder for the files (default: a new ``runs/<time>-perf-<profile>``).

@@ -435,7 +435,7 @@ def test_a_run_that_keeps_losing_its_timings_fails_after_the_rerun_naming_a_load
     with pytest.raises(errors.ToolError, match="failed 2 times at benchmark 1 of 4: it had no request to measure") \
             as info:
         perf.sweep(FakeServer(), run_dir=tmp_path / "run", max_seconds=1, output_tokens=32, echo=False)
-    assert "warm-up (1 finished request(s)) and within its 1 s" in str(info.value)
+    assert "finish after a warm-up of its first 0.3 s and within its 1 s" in str(info.value)
     assert "of 32 output tokens" in str(info.value) and "max_seconds" in info.value.fix
     assert info.value.kept == tmp_path / "run" and (tmp_path / "run" / "guidellm.failed-1.log").exists()
 
@@ -514,6 +514,19 @@ def test_sweep_records_a_scaled_workload(tmp_path, monkeypatch, report, capsys):
     assert "scaled by 0.500" in capsys.readouterr().out
 
 
+def test_a_distribution_with_nothing_in_the_measured_window_is_missing_not_zero(tmp_path, raw):
+    # every first token of a load arrived during its warm-up: GuideLLM reports the TTFT distribution with count 0
+    # and zeros, which must read as not measured (a 0 ms TTFT would pass any SLO)
+    changed = json.loads(json.dumps(raw))
+    ttft = changed["benchmarks"][1]["metrics"]["time_to_first_token_ms"]["successful"]
+    ttft.update(count=0, mean=0.0, median=0.0, percentiles={k: 0.0 for k in ttft["percentiles"]})
+    path = tmp_path / "benchmarks.json"
+    path.write_text(json.dumps(changed))
+    rows, _ = perf.guidellm.parse_report(path)
+    assert rows[1]["ttft_p99_ms"] is None and rows[1]["ttft_p50_ms"] is None
+    assert rows[1]["itl_p99_ms"] and rows[0]["ttft_p99_ms"]  # the others are read as before
+
+
 def test_a_p99_of_few_requests_says_it_is_about_the_slowest_one(result):
     from evalkit.perf.result import p99_words
 
@@ -532,13 +545,44 @@ def test_every_benchmark_leaves_out_a_warm_up_through_guidellm_s_own_phase(tmp_p
         cmd = build_command(p, target="http://x", model="m", tokenizer="t", run_dir=tmp_path)
         return json.loads(cmd[cmd.index("--profile") + 1]) if cmd[cmd.index("--profile") + 1].startswith("{") else {}
 
-    assert command(profile="synchronous", max_seconds=5)["warmup"] == {"mode": "requests", "value": 1}
-    assert command(profile="concurrent", rates=[1, 4], max_seconds=5)["warmup"]["value"] == 7  # a whole first wave
+    # limited by time alone: the first 30 % of the seconds (GuideLLM counts a first token arriving after it)
+    assert command(profile="synchronous", max_seconds=5)["warmup"] == {"mode": "duration", "percent": 0.3}
+    assert command(profile="concurrent", rates=[1, 4], max_requests=40, max_seconds=5)["warmup"]["value"] == 7
+    assert command(profile="synchronous", max_requests=8, max_seconds=5)["warmup"] == {"mode": "requests",
+                                                                                       "value": 1}
     assert command(profile="concurrent", rates=[4], max_requests=8, max_seconds=None)["warmup"]["value"] == 2
     assert "warmup" not in command(profile="synchronous", max_seconds=5, warmup=0)
     assert warmup_requests({"warmup": 3, "profile": "sweep"}) == 3
     with pytest.raises(errors.ConfigError, match="none of the 4 requests"):
         PerfArgs.check(profile="synchronous", max_requests=4, warmup=4)
+
+
+@pytest.mark.parametrize("limits, expected", [
+    (dict(max_seconds=10), (3.0, None)),  # evalkit's choice for a time limit: the first 30 % of the seconds
+    (dict(max_seconds=10, warmup=2), (None, 2)),  # requests asked for: counted against a limit that never binds
+    (dict(max_seconds=10, max_requests=12), (None, 1)),
+    (dict(max_seconds=None, max_requests=12), (None, 1)),
+])
+def test_guidellm_itself_sizes_the_warm_up_of_a_benchmark_limited_by_time_or_requests(tmp_path, limits, expected):
+    # GuideLLM 0.8.1 computes a warm-up of N requests only against the benchmark's request limit: a benchmark
+    # limited by time alone with {"mode": "requests"} left nothing out (warmup_duration 0.0 in its report)
+    from guidellm.schemas.benchmark.transient import TransientPhaseConfig
+
+    from evalkit.perf.args import PerfArgs
+    from evalkit.perf.guidellm import build_command
+
+    p = PerfArgs.check(profile="synchronous", **limits).model_dump()
+    cmd = build_command(p, target="http://x", model="m", tokenizer="t", run_dir=tmp_path)
+    warmup = TransientPhaseConfig.model_validate(json.loads(cmd[cmd.index("--profile") + 1])["warmup"])
+    constraints = [dict(pair.split("=") for pair in cmd[i + 1].split(",")) for i, arg in enumerate(cmd)
+                   if arg == "--constraint"]
+    counts = [int(c["count"]) for c in constraints if c["kind"] == "max_requests"]
+    assert warmup.compute_limits(max_requests=(counts or [None])[0], max_seconds=limits["max_seconds"]) == expected
+    if expected[1]:  # a warm-up in requests has its request limit
+        assert counts == [limits.get("max_requests") or 1_000_000]
+        assert warmup.compute_limits(max_requests=None, max_seconds=10) == (None, None)  # what a time limit gave
+    else:
+        assert counts == []
 
 
 def _searched(search: dict, rows: list[dict], attainment=0.99):
