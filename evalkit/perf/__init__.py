@@ -17,7 +17,7 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "args": ("PROFILES", "PerfArgs"),
     "cold": ("cold_start",),
     "cost": ("PRICES", "cost_at_capacity"),
-    "goodput": ("Goodput",),
+    "goodput": ("Goodput", "compare_capacity"),
     "guidellm": ("REPORT_JSON", "build_command", "default_workers"),
     "result": ("COLUMNS", "METRICS", "PerfResult", "TokenGridResult"),
     "run": ("command_for", "run_workloads", "sweep", "token_grid", "workload_table"),

@@ -117,7 +117,7 @@ def test_notebook_01_widget_rerun(lab, real_server, tmp_path):
               "PROFILE": "concurrent", "RATES": [1], "MAX_REQUESTS": 2, "MAX_SECONDS": 120.0, "OUTPUT_TOKENS": 32,
               "GRID_PROMPT_TOKENS": [32], "GRID_OUTPUT_TOKENS": [16], "GRID_REQUESTS": 1, "WORKLOADS": ["chat"],
               "WORKLOAD_RATES": [1], "WORKLOAD_REQUESTS": 1, "WORKLOAD_TOKENS": 96, "WORKLOAD_SECONDS": None,
-              "PANEL_SECONDS": 10.0}
+              "PANEL_SECONDS": 10.0, "GOODPUT": False}
     nb = parameterize_notebook(nb, params, report_mode=False)
     nbformat.write(nb, root / "01_performance.ipynb")
 

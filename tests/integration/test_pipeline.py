@@ -80,7 +80,8 @@ def test_quick_run_with_a_failure_then_resume(server, env, tmp_path, figures):
     # --set trims the quick profile where a test learns nothing more from size: no second server for 04's
     # side-by-side (notebook 04's test runs it on the real model), one grid point, one workload
     trims = ["04_safety.COMPARE_MODEL=null", "01_performance.GRID_PROMPT_TOKENS=[32]",
-             "01_performance.GRID_OUTPUT_TOKENS=[16]", "01_performance.WORKLOADS=[chat]"]
+             "01_performance.GRID_OUTPUT_TOKENS=[16]", "01_performance.WORKLOADS=[chat]",
+             "01_performance.MAX_SECONDS=10", "01_performance.GOODPUT_MAX_STREAMS=2"]
     first = evalkit(["run", "--profile", "quick", "--base-url", server.base_url, "--only", "00_serve,05_ci",
                      *[arg for trim in trims for arg in ("--set", trim)]], env)
     assert first.returncode == 3, first.stdout + first.stderr

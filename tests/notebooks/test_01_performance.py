@@ -21,7 +21,7 @@ def test_notebook_01(execute, tmp_path):
         TTFT_P99_MS=5000.0,
         ITL_P99_MS=500.0, GRID_PROMPT_TOKENS=[16], GRID_OUTPUT_TOKENS=[8, 24], GRID_REQUESTS=2,
         WORKLOADS=["chat", "rag"], WORKLOAD_RATES=[1], WORKLOAD_REQUESTS=2, WORKLOAD_SECONDS=60.0,
-        WORKLOAD_TOKENS=128,
+        WORKLOAD_TOKENS=128, GOODPUT_MAX_STREAMS=1,
     )
     text, mimes = _outputs(out)
     run_dir = tmp_path / "results"
@@ -33,6 +33,10 @@ def test_notebook_01(execute, tmp_path):
     assert "Measured capacity at p99 TTFT <= 5000 ms" in text
     assert "A knee needs at least three loads" in text  # two loads: the notebook says so instead of guessing
     assert "max_output_tokens_per_s" in text and "usd_per_million_output_tokens" in text
+    searched = PerfResult.load(run_dir / "goodput")  # GuideLLM's own search at the same SLO, one stream at most
+    assert searched.profile == "goodput" and [p["streams"] for p in searched.goodput().probes] == [1]
+    assert result.goodput_search["streams"] == searched.goodput().streams  # kept beside the sweep for the scorecard
+    assert "Capacity at the SLO: evalkit's sweep" in text
     grid = TokenGridResult.load(run_dir / "grid")
     assert grid.pivot("latency_p50_s").shape == (1, 2)
     for name in ("chat", "rag"):  # each workload ran, fitted to the token budget and saying so
