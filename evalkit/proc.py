@@ -147,37 +147,39 @@ def stop_pid(pid: int, grace_s: float = 10.0) -> bool:
 
 def pid_alive(pid: int) -> bool:
     """True if a process with this pid exists and is not a zombie."""
+    import psutil
+
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
+    except psutil.AccessDenied:  # another user's process: it exists
         return True
 
 
 def start_time(pid: int) -> int | None:
-    """When the process ``pid`` started (clock ticks since boot, from /proc); None if it is gone or unknown.
+    """When the process ``pid`` started, in clock ticks since boot; None if it is gone or a zombie.
 
-    A pid alone can be reused by another program once its process ended; the pair (pid, start time) cannot.
+    A pid alone can be reused by another program once its process ended; the pair (pid, start time) cannot. The
+    unit is the kernel's own (field 22 of ``/proc/<pid>/stat``, which psutil reads), so a server's state file and
+    its keeper agree with every evalkit that wrote or reads them.
     """
+    import psutil
+
     try:
-        with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return round((process.create_time() - psutil.boot_time()) * os.sysconf("SC_CLK_TCK"))
+    except psutil.Error:
         return None
-    return int(fields[19]) if fields[0] != "Z" else None  # field 22 of stat; fields[0] is field 3
 
 
 def same_process(pid: int | None, started: int | None) -> bool:
     """Whether ``pid`` is still the process that had start time ``started`` (without one: whether it is alive)."""
     if not pid:
         return False
-    if started is None or not os.path.exists("/proc/self/stat"):
+    if started is None:
         return pid_alive(pid)
     return start_time(pid) == started
 

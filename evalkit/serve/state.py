@@ -96,10 +96,14 @@ class ServerInfo:
 
 def _is_vllm(pid: int) -> bool:
     """Whether ``pid`` runs vLLM (a schema-1 state has no start time to check the pid against)."""
+    import psutil
+
     try:
-        return b"vllm" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return not Path("/proc/self").exists()  # no /proc: trust the pid
+        return any("vllm" in part for part in psutil.Process(pid).cmdline())
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.Error:  # not ours to read: trust the pid
+        return True
 
 
 def servers_dir(settings: Settings) -> Path:

@@ -65,6 +65,24 @@ def test_spawn_and_stop_pid(tmp_path):
     assert "$ " in (tmp_path / "s.log").read_text()
 
 
+def test_a_process_is_known_by_its_pid_and_start_time():
+    me = os.getpid()
+    started = proc.start_time(me)
+    assert started and proc.start_time(me) == started  # stable between reads
+    stat = f"/proc/{me}/stat"
+    if os.path.exists(stat):  # the kernel's own unit, as state files written before psutil read it hold
+        with open(stat) as fh:
+            assert started == int(fh.read().rsplit(")", 1)[1].split()[19])
+    assert proc.same_process(me, started) and not proc.same_process(me, started + 1)  # a reused pid is not it
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 30
+    while proc.pid_alive(child.pid) and time.monotonic() < deadline:  # ended, not yet reaped: a zombie
+        time.sleep(0.05)
+    assert not proc.pid_alive(child.pid) and proc.start_time(child.pid) is None
+    child.wait()
+    assert not proc.same_process(child.pid, None) and not proc.same_process(None, started)
+
+
 def _parent_that_spawns(tmp_path, die_with_parent: bool) -> tuple[subprocess.Popen, int]:
     """A Python process that starts `sleep 60` through proc.spawn, prints its pid, then waits to be killed."""
     code = ("import sys, time; from pathlib import Path; from evalkit import proc\n"
