@@ -219,11 +219,17 @@ class TokenGridResult(LayerResult):
         return _numeric(pd.DataFrame(self.cells, columns=["prompt_tokens", "output_tokens", "cell_dir", *COLUMNS]))
 
     def pivot(self, metric: str = "ttft_p50_ms") -> pd.DataFrame:
-        """``metric`` as a table: prompt tokens down, output tokens across (mean over a cell's benchmarks)."""
+        """``metric`` as a table: prompt tokens down, output tokens across (mean over a cell's benchmarks).
+
+        Every cell of the grid keeps its place: one that measured nothing (no request finished in its time) is
+        NaN, so that a ratio between cells is NaN too instead of one between the neighbours left.
+        """
         df = self.df
         if metric not in df.columns:
             raise ConfigError(f"No column {metric!r} in the grid.", fix=f"use one of: {', '.join(COLUMNS[4:])}.")
-        return df.pivot_table(index="prompt_tokens", columns="output_tokens", values=metric, aggfunc="mean")
+        table = df.pivot_table(index="prompt_tokens", columns="output_tokens", values=metric, aggfunc="mean",
+                               dropna=False)
+        return table.reindex(index=sorted(self.prompt_tokens), columns=sorted(self.output_tokens))
 
     def metrics(self) -> list[Metric]:
         """None: the grid is a lesson on token counts, not a gate (the sweep's result carries the metrics)."""

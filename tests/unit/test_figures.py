@@ -135,3 +135,38 @@ def test_the_quoted_number_is_the_committed_measurement_rounded(key):
         share = 0 <= quoted <= 1 and 0 <= measured <= 1 and not key.startswith("time_")
         tolerance = 0.03 if share else 0.1 * abs(measured)
         assert abs(quoted - measured) <= tolerance, f"{key}: the text says {fig.text!r}, measured {measured:.4g}"
+
+
+def _wilson(successes: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95 % Wilson score interval of ``successes`` out of ``n``."""
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+SHARES = {key: fig for key, fig in FIGURES.items()
+          if re.search(r"\bn=(\d+)", fig.what) and 0 <= fig.low <= fig.high <= 1 and "p=" not in fig.text}
+
+
+def test_every_share_states_how_many_items_it_counts():
+    # a share or an accuracy (a figure between 0 and 1 that is no p-value) says n= in its description, so that its
+    # interval can be checked against what n items allow
+    shares = [key for key, fig in FIGURES.items() if 0 <= fig.low <= fig.high <= 1 and "p=" not in fig.text
+              and not key.startswith(("time_", "gates_", "control_gates", "completion_tokens", "ladder_"))]
+    assert sorted(shares) == sorted(SHARES), sorted(set(shares) - set(SHARES))
+
+
+@pytest.mark.parametrize("key", sorted(SHARES))
+def test_a_share_s_interval_is_no_wider_than_what_its_n_items_allow(key):
+    """An interval is the measurement's own uncertainty, not a band wide enough for any run.
+
+    For a share of n items: inside the 95 % Wilson interval of the committed measurement (0.01 for rounding).
+    """
+    fig = SHARES[key]
+    n = int(re.search(r"\bn=(\d+)", fig.what).group(1))
+    value = json.loads((ROOT / "docs" / "figures-measured.json").read_text())[key]["value"]
+    low, high = _wilson(round(value * n), n)
+    assert fig.low >= low - 0.01 and fig.high <= high + 0.01, (
+        f"{key}: interval {fig.low}-{fig.high} is wider than the 95 % interval of {round(value * n)}/{n} "
+        f"({low:.2f}-{high:.2f})")

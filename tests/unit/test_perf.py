@@ -6,6 +6,7 @@ checked by GuideLLM's own parser; a fake guidellm executable and a fake server s
 
 import gzip
 import json
+import math
 import sys
 import textwrap
 import typing
@@ -272,6 +273,19 @@ def test_bad_parameters_are_refused_before_anything_starts(changes, error, words
 
 def test_the_exact_context_fits():
     assert _params(prompt_tokens=480, output_tokens=32)["prompt_tokens"] == 480  # 512 = the limit, accepted
+
+
+def test_a_grid_cell_that_measured_nothing_keeps_its_place_as_nan(tmp_path):
+    # the 128-token column finished no request in its time: a ratio across the grid must be NaN, not the ratio
+    # of the one column left with itself (1.0)
+    cells = [{"prompt_tokens": p, "output_tokens": o, "cell_dir": str(tmp_path / f"p{p}_o{o}"),
+              "successful": 2 if o == 16 else 0, "latency_p50_s": 1.8 if o == 16 else None}
+             for p in (32, 256) for o in (16, 128)]
+    grid = perf.TokenGridResult(run_dir=str(tmp_path), model="m", profile="synchronous", prompt_tokens=[32, 256],
+                                output_tokens=[16, 128], cells=cells)
+    latency = grid.pivot("latency_p50_s")
+    assert list(latency.columns) == [16, 128] and list(latency.index) == [32, 256]
+    assert math.isnan(latency.iloc[0, -1] / latency.iloc[0, 0])
 
 
 def test_token_grid_refuses_cells_beyond_the_context(tmp_path):
