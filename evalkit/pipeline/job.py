@@ -18,7 +18,8 @@ from pathlib import Path
 from evalkit import layers
 from evalkit.errors import ConfigError, EvalkitError, RunNotFoundError
 from evalkit.pipeline.kernel import execute_notebook
-from evalkit.pipeline.profiles import NOTEBOOKS, load_profiles, profile_parameters, with_overrides
+from evalkit.pipeline.profiles import (NOTEBOOKS, load_profiles, notebook_model, profile_parameters,
+                                       with_overrides)
 from evalkit.runs import new_run_dir, resolve_run_dir, run_lock
 
 RUN_FILE = "run.json"
@@ -148,6 +149,7 @@ def _run_notebooks(profile, profiles, params, settings, *, model, base_url, resu
                 run_dir = folder / sub if sub else folder
                 values = {"MODEL": srv.model, "BASE_URL": srv.base_url, "RUN_DIR": str(run_dir),
                           **params.get(name, {})}
+                values["MODEL"] = notebook_model(values["MODEL"], srv.model)
                 state.mark(name, status="running")
                 state.mark(name, **execute_notebook(name, folder / "notebooks", values, echo))
                 if when_timing_done and name == timed:

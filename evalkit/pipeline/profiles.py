@@ -60,6 +60,24 @@ def with_overrides(profiles: dict, profile: str, overrides: list[str] | None) ->
     return out
 
 
+BASE_WEIGHTS = "base"  # a notebook's MODEL in a profile: the run model's base weights (see notebook_model)
+
+
+def notebook_model(value: str, served: str) -> str:
+    """The model a notebook is given for a profile's ``MODEL`` ``value``, on a server for the run model ``served``.
+
+    ``base`` names the base weights of ``served`` when it is a LoRA adapter (the same server serves both), and
+    ``served`` itself otherwise (another model given with ``--model``, a server attached with ``--base-url``); any
+    other value is itself.
+    """
+    if value != BASE_WEIGHTS:
+        return value
+    from evalkit.models import PRESETS
+
+    preset = PRESETS.get(served)
+    return preset.base if preset is not None and preset.base else served
+
+
 def profile_parameters(profile: str, profiles: dict | None = None) -> dict:
     """``{notebook: {PARAM: value}}`` of a named profile, checked against each notebook's parameters cell."""
     import papermill

@@ -81,3 +81,15 @@ def test_set_lays_yaml_values_over_one_profile_and_is_checked_like_it():
         pipeline.profile_parameters("quick", with_overrides(shipped, "quick", ["04_safety.SAMPLE=0"]))
     args = build_parser().parse_args(["run", "--set", "03_accuracy.LIMIT=2", "--set", "04_safety.SAMPLE=4"])
     assert args.set == ["03_accuracy.LIMIT=2", "04_safety.SAMPLE=4"]
+
+
+def test_a_profile_s_base_model_is_the_adapter_s_base_weights_or_the_run_model_itself():
+    from evalkit.pipeline.profiles import notebook_model, profile_parameters
+
+    # the quick profile's performance layer measures the base weights of its adapter, on the same server
+    assert profile_parameters("quick")["01_performance"]["MODEL"] == "base"
+    assert notebook_model("base", "smollm2-135m-safety") == "smollm2-135m"
+    # another run model (--model ladder-m) or a server attached by URL: the served model itself
+    assert notebook_model("base", "ladder-m") == "ladder-m"
+    assert notebook_model("base", "stories260k") == "stories260k"
+    assert notebook_model("qwen2.5-0.5b-instruct", "smollm2-135m-safety") == "qwen2.5-0.5b-instruct"
