@@ -80,7 +80,7 @@ def parse_gpus(text: str) -> list[dict]:
     return gpus
 
 
-def native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+def native_bf16(cpuinfo: Path | None = None) -> bool:
     """Whether this CPU computes in bfloat16 itself (AVX512-BF16 or AMX); elsewhere torch emulates it.
 
     On an AVX2-only CPU a bfloat16-autocast step of the tests' tiny LoRA took 14.7 s against 1.5 s in float32
@@ -88,6 +88,16 @@ def native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     tokens/s for full fine-tuning). Serving is alike: vLLM's prefill of smollm2-135m in bfloat16 took 3-4 times
     as long as in float32 there (benchmarks/cpu_dtype.py).
     """
+    return _this_cpu_bf16() if cpuinfo is None else _bf16_flags(cpuinfo)
+
+
+@functools.cache
+def _this_cpu_bf16() -> bool:
+    """:func:`native_bf16` of this machine, read once (every server command and plan asks it)."""
+    return _bf16_flags(Path("/proc/cpuinfo"))
+
+
+def _bf16_flags(cpuinfo: Path) -> bool:
     try:
         flags = cpuinfo.read_text()
     except OSError:  # no /proc (macOS): float32

@@ -227,8 +227,7 @@ class TokenGridResult(LayerResult):
         df = self.df
         if metric not in df.columns:
             raise ConfigError(f"No column {metric!r} in the grid.", fix=f"use one of: {', '.join(COLUMNS[4:])}.")
-        table = df.pivot_table(index="prompt_tokens", columns="output_tokens", values=metric, aggfunc="mean",
-                               dropna=False)
+        table = df.pivot_table(index="prompt_tokens", columns="output_tokens", values=metric, aggfunc="mean")
         return table.reindex(index=sorted(self.prompt_tokens), columns=sorted(self.output_tokens))
 
     def metrics(self) -> list[Metric]:
