@@ -35,7 +35,7 @@ GOODPUT_MAX_STREAMS, GOODPUT_MAX_PROBES, GOODPUT_TOLERANCE = 64, 8, 0.25
 UNBOUNDED_REQUESTS = 1_000_000
 # evalkit's warm-up of a time-limited benchmark: its first share of the seconds. GuideLLM counts a time to first
 # token only when that first token arrives after the warm-up, so the first wave's waits for the load generator's
-# start are left out at every stream count (on a 2-core machine they lasted 2-5 s of a 10 s load).
+# start are left out at every stream count (on a 2-core machine first tokens came 2.6-5.3 s into a load).
 WARMUP_SHARE = 0.3
 REPORT_VERSION = 2  # GuideLLM 0.8's report format (metadata.version)
 _DISTRIBUTIONS = {  # our column prefix -> GuideLLM metric
